@@ -1,0 +1,247 @@
+//! Per-worker counters: plain integers owned by one worker, summed when read. Every packet the
+//! node does not pass on is counted under a named reason.
+
+/// Why a packet was not forwarded or answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DropReason {
+    /// Shorter than an Ethernet header.
+    EthernetMalformed,
+    /// Unicast to a MAC that is not the port's.
+    NotOurMac,
+    /// 802.1Q/802.1ad tagged frame: VLAN interfaces are not supported yet.
+    VlanUnsupported,
+    /// IPv6: forwarding is IPv4-only so far.
+    Ipv6Unsupported,
+    /// An ethertype the node does not handle.
+    UnknownEthertype,
+    /// Truncated ARP packet.
+    ArpMalformed,
+    /// ARP for a hardware or protocol type other than Ethernet/IPv4.
+    ArpUnsupported,
+    /// ARP about an address that is not ours (seen, learnt from where useful, then dropped).
+    ArpNotForUs,
+    /// IPv4 header inconsistent with itself or the frame.
+    Ipv4Malformed,
+    /// IPv4 header checksum wrong.
+    Ipv4BadChecksum,
+    /// IPv4 to a broadcast or multicast address, or in an L2 broadcast frame.
+    NotRoutable,
+    /// To one of our addresses, but no local service takes it.
+    LocalUnhandled,
+    /// ICMP to us that is truncated or fails its checksum.
+    IcmpMalformed,
+    /// TTL would reach zero (an ICMP time-exceeded is sent where allowed).
+    TtlExceeded,
+    /// No route to the destination (an ICMP unreachable is sent where allowed).
+    NoRoute,
+    /// Larger than the egress MTU with DF set (ICMP fragmentation-needed is sent).
+    MtuExceeded,
+    /// Larger than the egress MTU without DF: the node does not fragment.
+    FragmentationUnsupported,
+    /// The next hop did not answer ARP in time.
+    NeighbourUnresolved,
+    /// Too many packets already wait for ARP resolution.
+    NeighbourQueueFull,
+    /// The neighbour table is full.
+    NeighbourTableFull,
+    /// Multi-segment mbuf (jumbo frame over small buffers).
+    MultiSegment,
+    /// The driver's TX ring stayed full.
+    TxFull,
+}
+
+impl DropReason {
+    /// Every reason, in counter order.
+    pub const ALL: [DropReason; 22] = [
+        DropReason::EthernetMalformed,
+        DropReason::NotOurMac,
+        DropReason::VlanUnsupported,
+        DropReason::Ipv6Unsupported,
+        DropReason::UnknownEthertype,
+        DropReason::ArpMalformed,
+        DropReason::ArpUnsupported,
+        DropReason::ArpNotForUs,
+        DropReason::Ipv4Malformed,
+        DropReason::Ipv4BadChecksum,
+        DropReason::NotRoutable,
+        DropReason::LocalUnhandled,
+        DropReason::IcmpMalformed,
+        DropReason::TtlExceeded,
+        DropReason::NoRoute,
+        DropReason::MtuExceeded,
+        DropReason::FragmentationUnsupported,
+        DropReason::NeighbourUnresolved,
+        DropReason::NeighbourQueueFull,
+        DropReason::NeighbourTableFull,
+        DropReason::MultiSegment,
+        DropReason::TxFull,
+    ];
+
+    /// Number of reasons.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// The counter's name, as metrics and status print it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DropReason::EthernetMalformed => "ethernet_malformed",
+            DropReason::NotOurMac => "not_our_mac",
+            DropReason::VlanUnsupported => "vlan_unsupported",
+            DropReason::Ipv6Unsupported => "ipv6_unsupported",
+            DropReason::UnknownEthertype => "unknown_ethertype",
+            DropReason::ArpMalformed => "arp_malformed",
+            DropReason::ArpUnsupported => "arp_unsupported",
+            DropReason::ArpNotForUs => "arp_not_for_us",
+            DropReason::Ipv4Malformed => "ipv4_malformed",
+            DropReason::Ipv4BadChecksum => "ipv4_bad_checksum",
+            DropReason::NotRoutable => "not_routable",
+            DropReason::LocalUnhandled => "local_unhandled",
+            DropReason::IcmpMalformed => "icmp_malformed",
+            DropReason::TtlExceeded => "ttl_exceeded",
+            DropReason::NoRoute => "no_route",
+            DropReason::MtuExceeded => "mtu_exceeded",
+            DropReason::FragmentationUnsupported => "fragmentation_unsupported",
+            DropReason::NeighbourUnresolved => "neighbour_unresolved",
+            DropReason::NeighbourQueueFull => "neighbour_queue_full",
+            DropReason::NeighbourTableFull => "neighbour_table_full",
+            DropReason::MultiSegment => "multi_segment",
+            DropReason::TxFull => "tx_full",
+        }
+    }
+}
+
+/// Counters of one port as seen by one worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortCounters {
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames the driver accepted for sending.
+    pub tx_packets: u64,
+    /// Bytes handed to the driver.
+    pub tx_bytes: u64,
+}
+
+/// What one worker did. Owned by the worker; copied out for reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerCounters {
+    /// Per port, by port index.
+    pub ports: Vec<PortCounters>,
+    /// IPv4 packets forwarded between ports.
+    pub forwarded: u64,
+    /// ICMP echo replies sent for our own addresses.
+    pub echo_replies: u64,
+    /// ARP replies sent for our own addresses.
+    pub arp_replies_sent: u64,
+    /// ARP requests sent to resolve next hops.
+    pub arp_requests_sent: u64,
+    /// ARP replies received for our requests (or unsolicited, about known neighbours).
+    pub arp_replies_received: u64,
+    /// ICMP errors sent (time exceeded, unreachable, fragmentation needed).
+    pub icmp_errors_sent: u64,
+    /// ICMP errors not sent because of the rate limit or no way back.
+    pub icmp_errors_suppressed: u64,
+    /// Frames the node wanted to generate but could not (no mbuf, scratch full).
+    pub generate_failed: u64,
+    /// Drops, indexed by `DropReason as usize`.
+    pub drops: [u64; DropReason::COUNT],
+    /// Bursts that returned at least one packet.
+    pub busy_polls: u64,
+    /// Bursts that returned nothing.
+    pub idle_polls: u64,
+}
+
+impl WorkerCounters {
+    /// Zeroed counters for `ports` ports.
+    pub fn new(ports: usize) -> Self {
+        WorkerCounters {
+            ports: vec![PortCounters::default(); ports],
+            forwarded: 0,
+            echo_replies: 0,
+            arp_replies_sent: 0,
+            arp_requests_sent: 0,
+            arp_replies_received: 0,
+            icmp_errors_sent: 0,
+            icmp_errors_suppressed: 0,
+            generate_failed: 0,
+            drops: [0; DropReason::COUNT],
+            busy_polls: 0,
+            idle_polls: 0,
+        }
+    }
+
+    /// Count one drop.
+    #[inline]
+    pub fn drop(&mut self, reason: DropReason) {
+        self.drops[reason as usize] += 1;
+    }
+
+    /// Drops under `reason`.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.drops[reason as usize]
+    }
+
+    /// All drops.
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// Add `other` into `self` (summing workers).
+    pub fn merge(&mut self, other: &WorkerCounters) {
+        if self.ports.len() < other.ports.len() {
+            self.ports
+                .resize(other.ports.len(), PortCounters::default());
+        }
+        for (mine, theirs) in self.ports.iter_mut().zip(&other.ports) {
+            mine.rx_packets += theirs.rx_packets;
+            mine.rx_bytes += theirs.rx_bytes;
+            mine.tx_packets += theirs.tx_packets;
+            mine.tx_bytes += theirs.tx_bytes;
+        }
+        self.forwarded += other.forwarded;
+        self.echo_replies += other.echo_replies;
+        self.arp_replies_sent += other.arp_replies_sent;
+        self.arp_requests_sent += other.arp_requests_sent;
+        self.arp_replies_received += other.arp_replies_received;
+        self.icmp_errors_sent += other.icmp_errors_sent;
+        self.icmp_errors_suppressed += other.icmp_errors_suppressed;
+        self.generate_failed += other.generate_failed;
+        for (mine, theirs) in self.drops.iter_mut().zip(&other.drops) {
+            *mine += theirs;
+        }
+        self.busy_polls += other.busy_polls;
+        self.idle_polls += other.idle_polls;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_its_own_slot_and_name() {
+        for (i, reason) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*reason as usize, i);
+        }
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
+    }
+
+    #[test]
+    fn merge_sums() {
+        let mut a = WorkerCounters::new(2);
+        let mut b = WorkerCounters::new(2);
+        a.drop(DropReason::NoRoute);
+        b.drop(DropReason::NoRoute);
+        b.ports[1].tx_packets = 3;
+        b.forwarded = 5;
+        a.merge(&b);
+        assert_eq!(a.dropped(DropReason::NoRoute), 2);
+        assert_eq!(a.ports[1].tx_packets, 3);
+        assert_eq!(a.forwarded, 5);
+        assert_eq!(a.total_drops(), 2);
+    }
+}

@@ -1,0 +1,120 @@
+//! ARP: answer for our addresses, learn neighbours, build requests.
+
+use std::net::Ipv4Addr;
+
+use super::{ETH_LEN, Forwarder, Output, Sink};
+use crate::counters::DropReason;
+use crate::time::Instant;
+use crate::wire::{
+    ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, MacAddr, WireError,
+};
+
+/// Ethernet + ARP, before padding to the 60-byte minimum.
+const ARP_FRAME_LEN: usize = 14 + 28;
+/// Minimum Ethernet frame without FCS: short frames are padded with zeros.
+const MIN_FRAME_LEN: usize = 60;
+
+impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
+    pub(super) fn arp(&mut self, now: Instant, rx_port: usize, mut pkt: P, out: &mut Output<P>) {
+        let parsed = pkt
+            .as_ref()
+            .get(ETH_LEN..)
+            .ok_or(WireError::Truncated)
+            .and_then(ArpPacket::new_checked)
+            .and_then(|p| ArpRepr::parse(&p));
+        let repr = match parsed {
+            Ok(repr) => repr,
+            Err(WireError::Unsupported) => {
+                return self.discard(pkt, DropReason::ArpUnsupported, out);
+            }
+            Err(_) => return self.discard(pkt, DropReason::ArpMalformed, out),
+        };
+        let Some((our_mac, Some(our_ip))) = self.ports.get(rx_port).map(|p| (p.mac, p.addr)) else {
+            return self.discard(pkt, DropReason::ArpNotForUs, out);
+        };
+        let sender_ip = repr.source_protocol_addr;
+        // Probes (sender 0.0.0.0) and conflicting claims of our own address teach nothing.
+        let learnable = !sender_ip.is_unspecified()
+            && sender_ip != our_ip
+            && repr.source_hardware_addr.is_unicast();
+        let for_us = repr.target_protocol_addr == our_ip;
+        if learnable {
+            let mut sink = Sink {
+                ports: &self.ports,
+                out,
+                counters: &mut self.counters,
+                generated: &mut self.generated,
+            };
+            self.neighbours.learn(
+                now,
+                rx_port,
+                sender_ip,
+                repr.source_hardware_addr,
+                for_us,
+                &mut sink,
+            );
+        }
+        if !for_us {
+            return self.discard(pkt, DropReason::ArpNotForUs, out);
+        }
+        match repr.operation {
+            ArpOperation::Request => {
+                let reply = ArpRepr {
+                    operation: ArpOperation::Reply,
+                    source_hardware_addr: our_mac,
+                    source_protocol_addr: our_ip,
+                    target_hardware_addr: repr.source_hardware_addr,
+                    target_protocol_addr: sender_ip,
+                };
+                let frame = pkt.as_mut();
+                let mut eth = EthernetFrame::new_unchecked(&mut *frame);
+                eth.set_dst_addr(repr.source_hardware_addr);
+                eth.set_src_addr(our_mac);
+                if let Some(arp_bytes) = frame.get_mut(ETH_LEN..) {
+                    reply.emit(&mut ArpPacket::new_unchecked(arp_bytes));
+                }
+                self.counters.arp_replies_sent += 1;
+                if let Some(tx) = out.tx.get_mut(rx_port) {
+                    tx.push(pkt);
+                }
+            }
+            ArpOperation::Reply => {
+                self.counters.arp_replies_received += 1;
+                out.free.push(pkt);
+            }
+            ArpOperation::Unknown(_) => self.discard(pkt, DropReason::ArpUnsupported, out),
+        }
+    }
+}
+
+/// Write a broadcast ARP request for `target` into `buf`; returns the frame length (0 if `buf`
+/// is too small).
+pub(super) fn emit_request(
+    buf: &mut [u8],
+    our_mac: MacAddr,
+    our_ip: Ipv4Addr,
+    target: Ipv4Addr,
+) -> usize {
+    let Some(frame) = buf.get_mut(..MIN_FRAME_LEN) else {
+        return 0;
+    };
+    frame.fill(0);
+    EthernetRepr {
+        src_addr: our_mac,
+        dst_addr: MacAddr::BROADCAST,
+        ethertype: EtherType::ARP,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut *frame));
+    let Some(arp_bytes) = frame.get_mut(ETH_LEN..ARP_FRAME_LEN) else {
+        return 0;
+    };
+    ArpRepr {
+        operation: ArpOperation::Request,
+        source_hardware_addr: our_mac,
+        source_protocol_addr: our_ip,
+        target_hardware_addr: MacAddr::ZERO,
+        target_protocol_addr: target,
+    }
+    .emit(&mut ArpPacket::new_unchecked(arp_bytes));
+    MIN_FRAME_LEN
+}

@@ -1,0 +1,347 @@
+//! The forwarding decision for one packet, without DPDK: a function of the frame bytes, the
+//! port it came in on, the time and this worker's tables. The worker loop feeds it mbufs; tests
+//! and benchmarks feed it `Vec<u8>`s.
+//!
+//! What it does, in order: drop frames not addressed to the port (or broadcast/multicast);
+//! answer ARP for the port's address and learn neighbours from ARP addressed to us; answer ICMP
+//! echo to any of our addresses; forward IPv4 unicast by longest prefix match, decrementing TTL
+//! (incremental checksum), resolving the next hop by ARP (packets wait in a bounded queue); send
+//! ICMP time-exceeded, unreachable and fragmentation-needed errors, rate-limited. Everything not
+//! passed on is counted under a [`DropReason`].
+
+mod arp;
+mod icmp;
+
+use std::net::Ipv4Addr;
+
+use crate::counters::{DropReason, WorkerCounters};
+use crate::neighbour::{Lookup, NeighbourLimits, NeighbourSink, NeighbourTable};
+use crate::route::{Ipv4Net, RouteTable};
+use crate::time::Instant;
+use crate::wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet, MacAddr};
+
+pub use icmp::IcmpRateLimit;
+
+/// Largest frame the node generates itself (ARP, ICMP errors quoting a header with options).
+pub const GENERATED_MAX: usize = 128;
+/// Generated frames kept per burst before further ones are refused.
+const GENERATED_PER_BURST: usize = 64;
+const ETH_LEN: usize = EthernetFrame::<&[u8]>::HEADER_LEN;
+
+/// One port as the forwarder sees it.
+#[derive(Debug, Clone)]
+pub struct PortSetup {
+    /// The `<if>` name, for logs.
+    pub name: String,
+    /// The port's MAC.
+    pub mac: MacAddr,
+    /// Its IPv4 address and prefix, if it has one.
+    pub addr: Option<(Ipv4Addr, u8)>,
+    /// IP MTU.
+    pub mtu: u16,
+}
+
+#[derive(Debug, Clone)]
+struct PortInfo {
+    mac: MacAddr,
+    addr: Option<Ipv4Addr>,
+    net: Option<Ipv4Net>,
+    mtu: u16,
+}
+
+/// A frame the node built itself (ARP request, ICMP error), to be sent on `port`.
+#[derive(Debug, Clone)]
+pub struct GeneratedFrame {
+    /// Egress port index.
+    pub port: usize,
+    len: usize,
+    bytes: [u8; GENERATED_MAX],
+}
+
+impl GeneratedFrame {
+    /// The frame's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+}
+
+/// Where processed packets go: a TX batch per port, and a list to free.
+#[derive(Debug)]
+pub struct Output<P> {
+    /// Per egress port index, packets to send.
+    pub tx: Vec<Vec<P>>,
+    /// Packets to free (dropped or consumed).
+    pub free: Vec<P>,
+}
+
+impl<P> Output<P> {
+    /// Empty batches for `ports` ports, sized for `burst` packets.
+    pub fn new(ports: usize, burst: usize) -> Self {
+        Output {
+            tx: (0..ports).map(|_| Vec::with_capacity(burst * 2)).collect(),
+            free: Vec::with_capacity(burst),
+        }
+    }
+}
+
+/// One worker's forwarding engine.
+#[derive(Debug)]
+pub struct Forwarder<P> {
+    ports: Vec<PortInfo>,
+    routes: RouteTable,
+    neighbours: NeighbourTable<P>,
+    counters: WorkerCounters,
+    icmp_limit: IcmpRateLimit,
+    generated: Vec<GeneratedFrame>,
+}
+
+impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
+    /// A forwarder over `ports` (indexed as given) and `routes`.
+    pub fn new(ports: &[PortSetup], routes: RouteTable, limits: NeighbourLimits) -> Self {
+        let ports: Vec<PortInfo> = ports
+            .iter()
+            .map(|p| PortInfo {
+                mac: p.mac,
+                addr: p.addr.map(|(a, _)| a),
+                net: p.addr.and_then(|(a, len)| Ipv4Net::new(a, len).ok()),
+                mtu: p.mtu,
+            })
+            .collect();
+        Forwarder {
+            counters: WorkerCounters::new(ports.len()),
+            ports,
+            routes,
+            neighbours: NeighbourTable::new(limits),
+            icmp_limit: IcmpRateLimit::default(),
+            generated: Vec::with_capacity(GENERATED_PER_BURST),
+        }
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> &WorkerCounters {
+        &self.counters
+    }
+
+    /// Counters, for the worker to add what only it sees (TX results, polls).
+    pub fn counters_mut(&mut self) -> &mut WorkerCounters {
+        &mut self.counters
+    }
+
+    /// Frames generated since the last [`Forwarder::clear_generated`].
+    pub fn generated(&self) -> &[GeneratedFrame] {
+        &self.generated
+    }
+
+    /// Forget the generated frames (after sending them).
+    pub fn clear_generated(&mut self) {
+        self.generated.clear();
+    }
+
+    /// Neighbour entries (resolved, pending or failed).
+    pub fn neighbours(&self) -> usize {
+        self.neighbours.len()
+    }
+
+    /// Packets waiting for ARP resolution.
+    pub fn neighbours_held(&self) -> usize {
+        self.neighbours.held()
+    }
+
+    /// Timers: ARP retransmission and expiry. Call a few times a second.
+    pub fn tick(&mut self, now: Instant, out: &mut Output<P>) {
+        let mut sink = Sink {
+            ports: &self.ports,
+            out,
+            counters: &mut self.counters,
+            generated: &mut self.generated,
+        };
+        self.neighbours.tick(now, &mut sink);
+    }
+
+    /// Decide what happens to `pkt`, received on port index `rx_port`.
+    pub fn process(&mut self, now: Instant, rx_port: usize, pkt: P, out: &mut Output<P>) {
+        let len = pkt.as_ref().len();
+        if let Some(c) = self.counters.ports.get_mut(rx_port) {
+            c.rx_packets += 1;
+            c.rx_bytes += len as u64;
+        }
+        let Some(port) = self.ports.get(rx_port) else {
+            return self.discard(pkt, DropReason::NotOurMac, out);
+        };
+        let Ok(eth) = EthernetFrame::new_checked(pkt.as_ref()) else {
+            return self.discard(pkt, DropReason::EthernetMalformed, out);
+        };
+        let dst_mac = eth.dst_addr();
+        let to_us = dst_mac == port.mac;
+        if !to_us && !dst_mac.is_broadcast() && !dst_mac.is_multicast() {
+            return self.discard(pkt, DropReason::NotOurMac, out);
+        }
+        match eth.ethertype() {
+            EtherType::IPV4 if to_us => self.ipv4(now, rx_port, pkt, out),
+            EtherType::IPV4 => self.discard(pkt, DropReason::NotRoutable, out),
+            EtherType::ARP => self.arp(now, rx_port, pkt, out),
+            EtherType::IPV6 => self.discard(pkt, DropReason::Ipv6Unsupported, out),
+            EtherType::VLAN | EtherType::QINQ => {
+                self.discard(pkt, DropReason::VlanUnsupported, out)
+            }
+            _ => self.discard(pkt, DropReason::UnknownEthertype, out),
+        }
+    }
+
+    fn discard(&mut self, pkt: P, reason: DropReason, out: &mut Output<P>) {
+        self.counters.drop(reason);
+        out.free.push(pkt);
+    }
+
+    fn is_local(&self, addr: Ipv4Addr) -> bool {
+        self.ports.iter().any(|p| p.addr == Some(addr))
+    }
+
+    fn is_broadcast_on(&self, port: usize, addr: Ipv4Addr) -> bool {
+        addr.is_broadcast()
+            || self
+                .ports
+                .get(port)
+                .and_then(|p| p.net)
+                .and_then(|n| n.broadcast())
+                == Some(addr)
+    }
+
+    fn ipv4(&mut self, now: Instant, rx_port: usize, mut pkt: P, out: &mut Output<P>) {
+        let frame = pkt.as_mut();
+        let Some(ip_bytes) = frame.get(ETH_LEN..) else {
+            return self.discard(pkt, DropReason::Ipv4Malformed, out);
+        };
+        let Ok(ip) = Ipv4Packet::new_checked(ip_bytes) else {
+            return self.discard(pkt, DropReason::Ipv4Malformed, out);
+        };
+        if !ip.verify_checksum() {
+            return self.discard(pkt, DropReason::Ipv4BadChecksum, out);
+        }
+        let (src, dst, ttl) = (ip.src_addr(), ip.dst_addr(), ip.ttl());
+        let (total_len, dont_frag) = (ip.total_len(), ip.dont_frag());
+        if src.is_multicast() || src.is_broadcast() {
+            return self.discard(pkt, DropReason::NotRoutable, out);
+        }
+        if self.is_local(dst) {
+            if ip.next_header() == IpProtocol::ICMP {
+                return self.echo(rx_port, pkt, out);
+            }
+            return self.discard(pkt, DropReason::LocalUnhandled, out);
+        }
+        if dst.is_multicast() || self.is_broadcast_on(rx_port, dst) || dst.is_unspecified() {
+            return self.discard(pkt, DropReason::NotRoutable, out);
+        }
+        if ttl <= 1 {
+            self.icmp_error(now, rx_port, &pkt, icmp::Error::TimeExceeded);
+            return self.discard(pkt, DropReason::TtlExceeded, out);
+        }
+        let Some(hop) = self.routes.lookup(dst) else {
+            self.icmp_error(now, rx_port, &pkt, icmp::Error::NetUnreachable);
+            return self.discard(pkt, DropReason::NoRoute, out);
+        };
+        let Some(egress) = self.ports.get(hop.port) else {
+            return self.discard(pkt, DropReason::NoRoute, out);
+        };
+        if total_len > egress.mtu {
+            if dont_frag {
+                let mtu = egress.mtu;
+                self.icmp_error(now, rx_port, &pkt, icmp::Error::FragmentationNeeded { mtu });
+                return self.discard(pkt, DropReason::MtuExceeded, out);
+            }
+            return self.discard(pkt, DropReason::FragmentationUnsupported, out);
+        }
+        let egress_mac = egress.mac;
+        // Rewrite what does not depend on the neighbour now, so a held packet only needs its
+        // destination MAC when it is released.
+        let frame = pkt.as_mut();
+        if let Some(ip_bytes) = frame.get_mut(ETH_LEN..) {
+            Ipv4Packet::new_unchecked(ip_bytes).decrement_ttl();
+        }
+        EthernetFrame::new_unchecked(&mut *frame).set_src_addr(egress_mac);
+        let next_hop = hop.gateway.unwrap_or(dst);
+        match self.neighbours.lookup(hop.port, next_hop) {
+            Lookup::Known(mac) => {
+                EthernetFrame::new_unchecked(pkt.as_mut()).set_dst_addr(mac);
+                self.counters.forwarded += 1;
+                if let Some(tx) = out.tx.get_mut(hop.port) {
+                    tx.push(pkt);
+                }
+            }
+            Lookup::Failed => self.discard(pkt, DropReason::NeighbourUnresolved, out),
+            Lookup::Unknown => {
+                let mut sink = Sink {
+                    ports: &self.ports,
+                    out,
+                    counters: &mut self.counters,
+                    generated: &mut self.generated,
+                };
+                self.neighbours
+                    .hold(now, hop.port, next_hop, pkt, &mut sink);
+            }
+        }
+    }
+}
+
+/// The neighbour table's view of the forwarder: where requests, releases and discards go.
+struct Sink<'a, P> {
+    ports: &'a [PortInfo],
+    out: &'a mut Output<P>,
+    counters: &'a mut WorkerCounters,
+    generated: &'a mut Vec<GeneratedFrame>,
+}
+
+impl<P: AsRef<[u8]> + AsMut<[u8]>> NeighbourSink<P> for Sink<'_, P> {
+    fn request(&mut self, port: usize, ip: Ipv4Addr) {
+        let Some(info) = self.ports.get(port) else {
+            return;
+        };
+        let Some(our_ip) = info.addr else {
+            return;
+        };
+        match push_generated(self.generated, port, |buf| {
+            arp::emit_request(buf, info.mac, our_ip, ip)
+        }) {
+            true => self.counters.arp_requests_sent += 1,
+            false => self.counters.generate_failed += 1,
+        }
+    }
+
+    fn release(&mut self, port: usize, mac: MacAddr, mut pkt: P) {
+        EthernetFrame::new_unchecked(pkt.as_mut()).set_dst_addr(mac);
+        self.counters.forwarded += 1;
+        if let Some(tx) = self.out.tx.get_mut(port) {
+            tx.push(pkt);
+        }
+    }
+
+    fn discard(&mut self, pkt: P, reason: DropReason) {
+        self.counters.drop(reason);
+        self.out.free.push(pkt);
+    }
+}
+
+/// Build a frame with `emit` (which returns its length, 0 for failure) into the generated list.
+fn push_generated(
+    generated: &mut Vec<GeneratedFrame>,
+    port: usize,
+    emit: impl FnOnce(&mut [u8]) -> usize,
+) -> bool {
+    if generated.len() >= GENERATED_PER_BURST {
+        return false;
+    }
+    let mut frame = GeneratedFrame {
+        port,
+        len: 0,
+        bytes: [0; GENERATED_MAX],
+    };
+    frame.len = emit(&mut frame.bytes);
+    if frame.len == 0 {
+        return false;
+    }
+    generated.push(frame);
+    true
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,26 @@
+//! rampart's packet path.
+//!
+//! - [`dpdk`]: safe wrappers over DPDK (EAL, mempools, mbufs, ports, queues, lcore threads): the
+//!   only `unsafe` outside `dpdk-sys`.
+//! - [`wire`]: zero-copy packet views over `&[u8]`; never sees an mbuf.
+//! - [`forward`]: the forwarding decision (ARP, ICMP, IPv4 routing) as a pure function of bytes,
+//!   port, time and the worker's tables; [`route`] and [`neighbour`] are those tables.
+//! - [`worker`]: the poll loop of one core; [`node`] starts and stops a whole node.
+//!
+//! Per-packet work takes no lock and writes no shared memory: each worker owns its queues,
+//! tables and [`counters`].
+
+pub mod counters;
+pub mod dpdk;
+pub mod forward;
+pub mod neighbour;
+pub mod node;
+pub mod route;
+pub mod testkit;
+pub mod time;
+pub mod wire;
+pub mod worker;
+
+pub use counters::{DropReason, WorkerCounters};
+pub use node::{Node, NodeError, NodeReport, NodeSpec, PortSpec, PortStatus};
+pub use worker::Polling;

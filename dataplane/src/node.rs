@@ -1,0 +1,273 @@
+//! One forwarding node: EAL, a mempool, the ports and the workers, started from a [`NodeSpec`]
+//! and stopped into a [`NodeReport`].
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use thiserror::Error;
+
+use crate::counters::WorkerCounters;
+use crate::dpdk::{
+    Eal, EalError, EalOptions, LcoreError, Mempool, MempoolError, Port, PortConfig, PortError,
+    PortStats, spawn_lcore_thread,
+};
+use crate::forward::{Forwarder, PortSetup};
+use crate::neighbour::NeighbourLimits;
+use crate::route::{Ipv4Net, RouteError, RouteTable};
+use crate::wire::MacAddr;
+use crate::worker::{Polling, Worker};
+
+/// One port of the node.
+#[derive(Debug, Clone)]
+pub struct PortSpec {
+    /// Operator's name for it (the config's `<if>`).
+    pub name: String,
+    /// DPDK device arguments, e.g. `net_af_packet0,iface=veth0`.
+    pub devargs: String,
+    /// IPv4 address and prefix length.
+    pub addr: Option<(Ipv4Addr, u8)>,
+    /// IP MTU.
+    pub mtu: u16,
+}
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    /// EAL command line.
+    pub eal: EalOptions,
+    /// Worker threads; every port gets one RX and one TX queue per worker.
+    pub workers: usize,
+    /// CPUs to pin workers to, in order (empty: not pinned).
+    pub cpus: Vec<usize>,
+    /// Idle behaviour.
+    pub polling: Polling,
+    /// Ports, in index order.
+    pub ports: Vec<PortSpec>,
+    /// Static routes: network via gateway (the default route is `0.0.0.0/0`).
+    pub routes: Vec<(Ipv4Net, Ipv4Addr)>,
+    /// Mbufs in the pool.
+    pub mbufs: u32,
+}
+
+/// Why the node did not start.
+#[derive(Debug, Error)]
+pub enum NodeError {
+    /// EAL did not start.
+    #[error(transparent)]
+    Eal(#[from] EalError),
+    /// No mempool.
+    #[error(transparent)]
+    Mempool(#[from] MempoolError),
+    /// A port failed to open.
+    #[error("port {name} ({devargs}): {source}")]
+    Port {
+        /// Operator's name.
+        name: String,
+        /// Its devargs.
+        devargs: String,
+        /// What DPDK said.
+        source: PortError,
+    },
+    /// Routes inconsistent with the ports.
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    /// A worker thread did not start.
+    #[error(transparent)]
+    Lcore(#[from] LcoreError),
+    /// Nothing to do.
+    #[error("invalid node spec: {0}")]
+    Spec(String),
+}
+
+/// A port as the running node reports it.
+#[derive(Debug, Clone)]
+pub struct PortStatus {
+    /// Operator's name.
+    pub name: String,
+    /// DPDK device name.
+    pub device: String,
+    /// MAC address.
+    pub mac: MacAddr,
+    /// Link up.
+    pub link_up: bool,
+    /// Driver counters.
+    pub stats: PortStats,
+}
+
+/// What the node did, read at stop.
+#[derive(Debug, Clone)]
+pub struct NodeReport {
+    /// All workers' counters summed.
+    pub counters: WorkerCounters,
+    /// Per-worker counters.
+    pub workers: Vec<WorkerCounters>,
+    /// Ports at the end.
+    pub ports: Vec<PortStatus>,
+}
+
+/// A running node.
+pub struct Node {
+    stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<WorkerCounters>>,
+    ports: Vec<(String, Port)>,
+    pool: Arc<Mempool>,
+    // Dropped last: EAL cleanup after every DPDK object is gone.
+    _eal: Eal,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("workers", &self.workers.len())
+            .field("ports", &self.ports.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Start EAL, open the ports, build the tables and launch the workers.
+    ///
+    /// # Errors
+    /// [`NodeError`] saying which step failed and why; nothing is left running.
+    pub fn start(spec: &NodeSpec) -> Result<Node, NodeError> {
+        if spec.ports.is_empty() {
+            return Err(NodeError::Spec("no ports".into()));
+        }
+        if spec.workers == 0 {
+            return Err(NodeError::Spec("workers must be at least 1".into()));
+        }
+        let queues = u16::try_from(spec.workers)
+            .map_err(|_| NodeError::Spec(format!("{} workers is too many", spec.workers)))?;
+        let connected: Vec<(Ipv4Net, usize)> = spec
+            .ports
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.addr.map(|(a, len)| Ipv4Net::new(a, len).map(|n| (n, i))))
+            .collect::<Result<_, _>>()?;
+        let mut routes = RouteTable::with_connected(&connected)?;
+        for &(net, gateway) in &spec.routes {
+            routes.add_via(net, gateway)?;
+        }
+
+        let eal = Eal::init(&spec.eal)?;
+        let pool = Arc::new(Mempool::new("rampart_mbufs", spec.mbufs, 256)?);
+        let port_config = PortConfig {
+            rx_queues: queues,
+            tx_queues: queues,
+            ..PortConfig::default()
+        };
+        let mut ports = Vec::new();
+        let mut rx_by_worker: Vec<Vec<_>> = (0..spec.workers).map(|_| Vec::new()).collect();
+        let mut tx_by_worker: Vec<Vec<_>> = (0..spec.workers).map(|_| Vec::new()).collect();
+        let mut setups = Vec::new();
+        for p in &spec.ports {
+            let (port, rx, tx) =
+                Port::open(&p.devargs, &port_config, pool.clone()).map_err(|source| {
+                    NodeError::Port {
+                        name: p.name.clone(),
+                        devargs: p.devargs.clone(),
+                        source,
+                    }
+                })?;
+            let mac = port.mac().map_err(|source| NodeError::Port {
+                name: p.name.clone(),
+                devargs: p.devargs.clone(),
+                source,
+            })?;
+            tracing::info!(port = %p.name, device = port.name(), mac = %MacAddr(mac), "port started");
+            setups.push(PortSetup {
+                name: p.name.clone(),
+                mac: MacAddr(mac),
+                addr: p.addr,
+                mtu: p.mtu,
+            });
+            for (w, q) in rx.into_iter().enumerate() {
+                if let Some(list) = rx_by_worker.get_mut(w) {
+                    list.push(q);
+                }
+            }
+            for (w, q) in tx.into_iter().enumerate() {
+                if let Some(list) = tx_by_worker.get_mut(w) {
+                    list.push(q);
+                }
+            }
+            ports.push((p.name.clone(), port));
+        }
+        if spec.workers > 1 {
+            tracing::warn!(
+                workers = spec.workers,
+                "neighbour tables are per worker: each worker resolves next hops on its own"
+            );
+        }
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut node = Node {
+            stop: stop.clone(),
+            workers: Vec::new(),
+            ports,
+            pool: pool.clone(),
+            _eal: eal,
+        };
+        for (index, (rx, tx)) in rx_by_worker.into_iter().zip(tx_by_worker).enumerate() {
+            let forwarder = Forwarder::new(&setups, routes.clone(), NeighbourLimits::default());
+            let worker = Worker::new(index, forwarder, rx, tx, pool.clone(), spec.polling);
+            let stop = stop.clone();
+            let cpu = spec.cpus.get(index).copied();
+            let handle =
+                spawn_lcore_thread(&format!("worker{index}"), cpu, move || worker.run(&stop))?;
+            node.workers.push(handle);
+        }
+        Ok(node)
+    }
+
+    /// Ports and their driver counters now.
+    pub fn ports(&self) -> Vec<PortStatus> {
+        self.ports
+            .iter()
+            .map(|(name, port)| PortStatus {
+                name: name.clone(),
+                device: port.name().to_string(),
+                mac: MacAddr(port.mac().unwrap_or_default()),
+                link_up: port.link().map(|l| l.up).unwrap_or(false),
+                stats: port.stats().unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// Mbufs currently out of the pool.
+    pub fn mbufs_in_use(&self) -> u32 {
+        self.pool.in_use()
+    }
+
+    /// Stop the workers, collect their counters, close the ports and EAL.
+    pub fn stop(mut self) -> NodeReport {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut workers = Vec::new();
+        for handle in self.workers.drain(..) {
+            match handle.join() {
+                Ok(c) => workers.push(c),
+                Err(_) => tracing::error!("a worker panicked"),
+            }
+        }
+        let mut counters = WorkerCounters::new(self.ports.len());
+        for w in &workers {
+            counters.merge(w);
+        }
+        NodeReport {
+            counters,
+            workers,
+            ports: self.ports(),
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for handle in self.workers.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The run-to-completion loop of one worker: rx burst on each port → forwarding decision →
+//! tx burst per port. It owns its queues, its forwarder and its counters; the only thing it
+//! shares is the stop flag, read once per loop.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::counters::{DropReason, WorkerCounters};
+use crate::dpdk::{Mbuf, Mempool, RxBatch, RxQueue, TxQueue};
+use crate::forward::{Forwarder, Output};
+use crate::time::{Instant, MonotonicClock};
+
+/// How a worker waits when there is no traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Polling {
+    /// Spin, then sleep progressively longer (up to [`MAX_IDLE_SLEEP`]) while idle: an idle node
+    /// costs a few percent of a core, at the price of up to that much latency on the first packet.
+    #[default]
+    Adaptive,
+    /// Spin always: lowest latency, one full core per worker.
+    Busy,
+}
+
+/// Longest sleep of an idle adaptive worker.
+pub const MAX_IDLE_SLEEP: Duration = Duration::from_millis(1);
+/// Empty polls spent spinning before the first sleep.
+const SPIN_POLLS: u32 = 256;
+/// Timers (ARP) run this often.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Sleeps that grow while polls come back empty, and reset on traffic.
+#[derive(Debug)]
+struct Backoff {
+    polling: Polling,
+    empty: u32,
+    sleep: Duration,
+}
+
+impl Backoff {
+    fn new(polling: Polling) -> Self {
+        Backoff {
+            polling,
+            empty: 0,
+            sleep: Duration::ZERO,
+        }
+    }
+
+    fn busy(&mut self) {
+        self.empty = 0;
+        self.sleep = Duration::ZERO;
+    }
+
+    fn idle(&mut self) {
+        if self.polling == Polling::Busy {
+            return;
+        }
+        self.empty = self.empty.saturating_add(1);
+        if self.empty < SPIN_POLLS {
+            std::hint::spin_loop();
+            return;
+        }
+        self.sleep = (self.sleep * 2)
+            .max(Duration::from_micros(10))
+            .min(MAX_IDLE_SLEEP);
+        std::thread::sleep(self.sleep);
+    }
+}
+
+/// Everything one worker owns.
+pub struct Worker {
+    /// Dense worker index (0..workers).
+    pub index: usize,
+    forwarder: Forwarder<Mbuf>,
+    rx: Vec<RxQueue>,
+    tx: Vec<TxQueue>,
+    pool: Arc<Mempool>,
+    polling: Polling,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    /// A worker over one RX and one TX queue per port, both indexed by port index.
+    pub fn new(
+        index: usize,
+        forwarder: Forwarder<Mbuf>,
+        rx: Vec<RxQueue>,
+        tx: Vec<TxQueue>,
+        pool: Arc<Mempool>,
+        polling: Polling,
+    ) -> Self {
+        Worker {
+            index,
+            forwarder,
+            rx,
+            tx,
+            pool,
+            polling,
+        }
+    }
+
+    /// Poll until `stop` is set; returns the counters.
+    pub fn run(mut self, stop: &AtomicBool) -> WorkerCounters {
+        let clock = MonotonicClock::default();
+        let mut out = Output::new(self.tx.len(), crate::dpdk::BURST_SIZE);
+        let mut batch = RxBatch::default();
+        let mut backoff = Backoff::new(self.polling);
+        let mut last_tick = Instant::ZERO;
+        while !stop.load(Ordering::Relaxed) {
+            let now = clock.now();
+            let mut received = 0;
+            for (port, rxq) in self.rx.iter_mut().enumerate() {
+                received += rxq.recv(&mut batch);
+                for mbuf in batch.by_ref() {
+                    if mbuf.is_chained() {
+                        self.forwarder.counters_mut().drop(DropReason::MultiSegment);
+                        continue;
+                    }
+                    self.forwarder.process(now, port, mbuf, &mut out);
+                }
+            }
+            if now.since(last_tick) >= TICK {
+                self.forwarder.tick(now, &mut out);
+                last_tick = now;
+            }
+            self.flush(&mut out);
+            let counters = self.forwarder.counters_mut();
+            if received == 0 {
+                counters.idle_polls += 1;
+                backoff.idle();
+            } else {
+                counters.busy_polls += 1;
+                backoff.busy();
+            }
+        }
+        self.forwarder.counters().clone()
+    }
+
+    /// Turn generated frames into mbufs, send every TX batch, free the rest.
+    fn flush(&mut self, out: &mut Output<Mbuf>) {
+        let mut failed = 0;
+        for frame in self.forwarder.generated() {
+            let bytes = frame.bytes();
+            let mbuf = self.pool.alloc().and_then(|mut mbuf| {
+                let room = mbuf.append(u16::try_from(bytes.len()).ok()?)?;
+                room.copy_from_slice(bytes);
+                Some(mbuf)
+            });
+            match (mbuf, out.tx.get_mut(frame.port)) {
+                (Some(mbuf), Some(tx)) => tx.push(mbuf),
+                _ => failed += 1,
+            }
+        }
+        self.forwarder.clear_generated();
+        self.forwarder.counters_mut().generate_failed += failed;
+        let counters = self.forwarder.counters_mut();
+        for (port, (txq, pkts)) in self.tx.iter_mut().zip(out.tx.iter_mut()).enumerate() {
+            if pkts.is_empty() {
+                continue;
+            }
+            let wanted = pkts.len();
+            let (sent, bytes) = txq.send(pkts);
+            if let Some(c) = counters.ports.get_mut(port) {
+                c.tx_packets += sent as u64;
+                c.tx_bytes += bytes;
+            }
+            for _ in sent..wanted {
+                counters.drop(DropReason::TxFull);
+            }
+        }
+        out.free.clear();
+    }
+}

@@ -1,0 +1,90 @@
+//! `rampart --config FILE`: run one firewall node in the foreground until SIGTERM/SIGINT.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use rampart::report::format_report;
+use rampart::setup::{load_config, node_spec};
+use rampart_dataplane::Node;
+use tracing_subscriber::EnvFilter;
+
+/// A DPDK userspace firewall node with pfSense-style high availability.
+#[derive(Debug, Parser)]
+#[command(version = rampart::VERSION)]
+struct Args {
+    /// pfSense config.xml with a <rampart> section for this node.
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Validate the config and exit (0 when valid, 2 with every error listed otherwise).
+    #[arg(long)]
+    check: bool,
+    /// DPDK --file-prefix (default: rampart-<pid>); must be unique per running node.
+    #[arg(long)]
+    file_prefix: Option<String>,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => {}
+        Err(err) => {
+            eprintln!("rampart: {err:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn run(args: &Args) -> anyhow::Result<()> {
+    let config = load_config(&args.config)?;
+    let prefix = args
+        .file_prefix
+        .clone()
+        .unwrap_or_else(|| format!("rampart-{}", std::process::id()));
+    let spec = node_spec(&config, &prefix)?;
+    if args.check {
+        println!(
+            "{}: valid ({} ports, {} routes, {} workers)",
+            args.config.display(),
+            spec.ports.len(),
+            spec.routes.len(),
+            spec.workers
+        );
+        return Ok(());
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
+    }
+    tracing::info!(version = rampart::VERSION, config = %args.config.display(), "starting");
+    let node = Node::start(&spec).context("starting the dataplane")?;
+    for port in node.ports() {
+        tracing::info!(port = %port.name, device = %port.device, mac = %port.mac, link_up = port.link_up, "port ready");
+    }
+    if spec.workers == 0 {
+        bail!("no workers");
+    }
+    println!(
+        "rampart: forwarding on {} ports with {} worker(s)",
+        spec.ports.len(),
+        spec.workers
+    );
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tracing::info!("stopping");
+    let report = node.stop();
+    print!("{}", format_report(&report));
+    println!("rampart: stopped");
+    Ok(())
+}

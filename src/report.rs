@@ -1,0 +1,56 @@
+//! The node's counters as an operator reads them.
+
+use std::fmt::Write;
+
+use rampart_dataplane::{DropReason, NodeReport};
+
+/// A plain-text table of what the node did: per port, totals, and every non-zero drop reason.
+pub fn format_report(report: &NodeReport) -> String {
+    let c = &report.counters;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<12} {:<18} {:<17} {:>5} {:>10} {:>10} {:>10} {:>10}",
+        "port", "device", "mac", "link", "rx_pkts", "rx_bytes", "tx_pkts", "tx_bytes"
+    );
+    for (i, port) in report.ports.iter().enumerate() {
+        let pc = c.ports.get(i).copied().unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<12} {:<18} {:<17} {:>5} {:>10} {:>10} {:>10} {:>10}",
+            port.name,
+            port.device,
+            port.mac.to_string(),
+            if port.link_up { "up" } else { "down" },
+            pc.rx_packets,
+            pc.rx_bytes,
+            pc.tx_packets,
+            pc.tx_bytes
+        );
+    }
+    let _ = writeln!(
+        out,
+        "forwarded {}  echo_replies {}  arp_replies_sent {}  arp_requests_sent {}  arp_replies_received {}",
+        c.forwarded,
+        c.echo_replies,
+        c.arp_replies_sent,
+        c.arp_requests_sent,
+        c.arp_replies_received
+    );
+    let _ = writeln!(
+        out,
+        "icmp_errors_sent {}  icmp_errors_suppressed {}  generate_failed {}  polls busy {} idle {}",
+        c.icmp_errors_sent, c.icmp_errors_suppressed, c.generate_failed, c.busy_polls, c.idle_polls
+    );
+    let drops: Vec<String> = DropReason::ALL
+        .iter()
+        .filter(|r| c.dropped(**r) > 0)
+        .map(|r| format!("{} {}", r.name(), c.dropped(*r)))
+        .collect();
+    if drops.is_empty() {
+        let _ = writeln!(out, "drops: none");
+    } else {
+        let _ = writeln!(out, "drops: {}", drops.join("  "));
+    }
+    out
+}

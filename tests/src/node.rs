@@ -1,0 +1,195 @@
+//! Running the real `rampart` daemon inside the lab: its config, its start, its stop.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{Host, Lab, LabProcess, Segment, Signal};
+
+/// The daemon binary: `$RAMPART_BIN`, else `target/{release,debug}/rampart` of this workspace.
+///
+/// # Errors
+/// When no binary is found (build it first: `cargo build --bin rampart`).
+pub fn rampart_binary() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("RAMPART_BIN") {
+        let path = PathBuf::from(path);
+        if path.is_file() {
+            return Ok(path);
+        }
+        bail!("RAMPART_BIN={} does not exist", path.display());
+    }
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+    for profile in ["debug", "release"] {
+        let candidate = target.join(profile).join("rampart");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    bail!("no rampart binary: run `cargo build --bin rampart` or set RAMPART_BIN")
+}
+
+/// config.xml for `fw` as the single router between the lab's LAN and WAN: its LAN and WAN
+/// ports are the namespace's `lan`/`wan` veths opened with `net_af_packet`.
+pub fn single_node_config(lab: &Lab, fw: Host) -> String {
+    let a = lab.addressing();
+    let (lan, wan) = (
+        lab.fw_iface(fw, Segment::Lan),
+        lab.fw_iface(fw, Segment::Wan),
+    );
+    format!(
+        r#"<?xml version="1.0"?>
+<pfsense>
+	<version>23.3</version>
+	<system>
+		<hostname>{host}</hostname>
+		<domain>lab.test</domain>
+	</system>
+	<interfaces>
+		<lan>
+			<enable></enable>
+			<if>lan0</if>
+			<descr><![CDATA[LAN]]></descr>
+			<ipaddr>{lan_ip}</ipaddr>
+			<subnet>{len}</subnet>
+		</lan>
+		<wan>
+			<enable></enable>
+			<if>wan0</if>
+			<descr><![CDATA[WAN]]></descr>
+			<ipaddr>{wan_ip}</ipaddr>
+			<subnet>{len}</subnet>
+		</wan>
+	</interfaces>
+	<gateways></gateways>
+	<staticroutes></staticroutes>
+	<rampart>
+		<workers>1</workers>
+		<polling>adaptive</polling>
+		<port>
+			<if>lan0</if>
+			<devargs>net_af_packet0,iface={lan}</devargs>
+		</port>
+		<port>
+			<if>wan0</if>
+			<devargs>net_af_packet1,iface={wan}</devargs>
+		</port>
+	</rampart>
+</pfsense>
+"#,
+        host = fw.name(),
+        lan_ip = a.lan_gateway,
+        wan_ip = a.wan_gateway,
+        len = a.prefix_len,
+    )
+}
+
+/// A rampart daemon running in a lab namespace.
+#[derive(Debug)]
+pub struct RunningNode {
+    /// The process (killed on drop).
+    pub process: LabProcess,
+    /// Its config file.
+    pub config: PathBuf,
+}
+
+/// Write `config` for `fw` and start `binary` on it; returns once the daemon says it forwards.
+///
+/// # Errors
+/// When the daemon exits or stays silent for 30 s (the error quotes its log).
+pub fn start_node(lab: &Lab, fw: Host, binary: &Path, config: &str) -> Result<RunningNode> {
+    let config_path = lab
+        .log_path(&format!("{}-config", fw.name()))
+        .with_extension("xml");
+    std::fs::write(&config_path, config)
+        .with_context(|| format!("writing {}", config_path.display()))?;
+    let prefix = lab.dpdk_file_prefix(fw);
+    let binary = binary.to_string_lossy().into_owned();
+    let config_arg = config_path.to_string_lossy().into_owned();
+    let argv = [
+        "env",
+        "RUST_LOG=info",
+        binary.as_str(),
+        "--config",
+        config_arg.as_str(),
+        "--file-prefix",
+        prefix.as_str(),
+    ];
+    let mut process = lab.spawn(fw, &argv, &lab.log_path(fw.name()))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if process.log().contains("rampart: forwarding on") {
+            return Ok(RunningNode {
+                process,
+                config: config_path,
+            });
+        }
+        if let Some(status) = process.try_status()? {
+            bail!(
+                "rampart exited ({status}) before forwarding:\n{}",
+                process.log()
+            );
+        }
+        if Instant::now() > deadline {
+            bail!("rampart did not start within 30 s:\n{}", process.log());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl RunningNode {
+    /// SIGTERM, wait for a clean exit, and return the daemon's log (which ends with its counters).
+    ///
+    /// # Errors
+    /// When it does not exit within 10 s or exits with a failure.
+    pub fn stop(mut self) -> Result<String> {
+        self.process.signal(Signal::SIGTERM)?;
+        match self.process.wait_timeout(Duration::from_secs(10))? {
+            Some(status) if status.success() => Ok(self.process.log()),
+            Some(status) => bail!("rampart exited with {status}:\n{}", self.process.log()),
+            None => bail!("rampart ignored SIGTERM for 10 s:\n{}", self.process.log()),
+        }
+    }
+
+    /// CPU time (user + system) the daemon has used so far, from /proc.
+    ///
+    /// # Errors
+    /// When /proc cannot be read (the process is gone).
+    pub fn cpu_time(&self) -> Result<Duration> {
+        cpu_time_of(self.daemon_pid()?)
+    }
+
+    /// The pid of the daemon itself (the lab spawns it through `env`, which execs it).
+    ///
+    /// # Errors
+    /// Never in practice; kept fallible for symmetry with /proc reads.
+    pub fn daemon_pid(&self) -> Result<u32> {
+        Ok(self.process.pid())
+    }
+}
+
+/// utime + stime of `pid` from `/proc/<pid>/stat`, all threads.
+///
+/// # Errors
+/// When the file is missing or malformed.
+pub fn cpu_time_of(pid: u32) -> Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("malformed /proc stat")?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<u64> {
+        fields
+            .get(i)
+            .context("short /proc stat")?
+            .parse::<u64>()
+            .context("bad /proc stat field")
+    };
+    // `after` starts at field 3, so field N is at index N - 3.
+    let total = ticks(14 - 3)? + ticks(15 - 3)?;
+    // /proc reports clock ticks in USER_HZ, which Linux fixes at 100 for userspace.
+    let hz = 100;
+    Ok(Duration::from_micros(total * 1_000_000 / hz))
+}

@@ -1,0 +1,91 @@
+//! The real daemon in the namespace lab: Linux TCP stacks on either side, rampart on
+//! `net_af_packet` in between. Needs root and a built `rampart` binary (`make test` does both).
+
+use std::time::Duration;
+
+use rampart_tests::node::{rampart_binary, single_node_config, start_node};
+use rampart_tests::{Host, Lab, StreamsConfig, ping, tcp_streams, tcp_transfer};
+
+#[test]
+fn rampart_routes_ping_and_tcp_between_namespaces() {
+    let binary = rampart_binary().unwrap();
+    let lab = Lab::single_node().unwrap();
+    let a = lab.addressing().clone();
+    let node = start_node(
+        &lab,
+        Host::Fw1,
+        &binary,
+        &single_node_config(&lab, Host::Fw1),
+    )
+    .unwrap();
+
+    // An idle node backs off: measure its CPU over 3 s before any traffic.
+    let before = node.cpu_time().unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let idle_share = (node.cpu_time().unwrap() - before).as_secs_f64() / 3.0;
+    eprintln!("idle CPU: {:.1}% of one core", idle_share * 100.0);
+    assert!(
+        idle_share < 0.15,
+        "idle node used {:.1}% of a core",
+        idle_share * 100.0
+    );
+
+    let to_fw = ping(
+        &lab,
+        Host::Client,
+        a.lan_gateway,
+        3,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert!(
+        to_fw.received >= 2,
+        "fw LAN address answered {}/3 pings",
+        to_fw.received
+    );
+    let through = ping(&lab, Host::Client, a.server, 3, Duration::from_secs(10)).unwrap();
+    assert!(
+        through.received >= 2,
+        "server answered {}/3 pings through rampart",
+        through.received
+    );
+    let back = ping(&lab, Host::Server, a.client, 3, Duration::from_secs(10)).unwrap();
+    assert!(
+        back.received >= 2,
+        "client answered {}/3 pings from the server",
+        back.received
+    );
+
+    let single = tcp_transfer(&lab, Host::Client, Host::Server, a.server, 5201, 8 << 20)
+        .unwrap_or_else(|e| panic!("transfer: {e:#}\n{}", node.process.log()));
+    assert_eq!(single.bytes, 8 << 20);
+    let many = tcp_streams(
+        &lab,
+        Host::Client,
+        Host::Server,
+        a.server,
+        5202,
+        &StreamsConfig {
+            streams: 20,
+            bytes_per_stream: 256 << 10,
+            timeout: Duration::from_secs(60),
+        },
+    )
+    .unwrap();
+    assert!(many.all_ok(), "{:?}", many.errors);
+
+    let log = node.stop().unwrap();
+    let forwarded: u64 = log
+        .lines()
+        .find_map(|l| l.strip_prefix("forwarded "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no counters in the log:\n{log}"));
+    // Every TCP segment both ways plus the pings went through the node.
+    assert!(
+        forwarded > 8 * 1024 * 1024 / 1500,
+        "forwarded only {forwarded}:\n{log}"
+    );
+    assert!(log.contains("echo_replies 3"), "{log}");
+    lab.teardown().unwrap();
+}
