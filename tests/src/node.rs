@@ -101,6 +101,9 @@ pub fn start_node(lab: &Lab, fw: Host, binary: &Path, config: &str) -> Result<Ru
     let config_path = lab
         .log_path(&format!("{}-config", fw.name()))
         .with_extension("xml");
+    if let Some(dir) = config_path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     std::fs::write(&config_path, config)
         .with_context(|| format!("writing {}", config_path.display()))?;
     let prefix = lab.dpdk_file_prefix(fw);

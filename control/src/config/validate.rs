@@ -135,6 +135,27 @@ pub enum ConfigErrorKind {
     /// An element `<rampart>` does not know.
     #[error("unknown element <{0}>")]
     UnknownElement(String),
+    /// A gateway address outside its interface's subnet (without the
+    /// `<nonlocalgateway>` flag).
+    #[error("gateway address {address} is outside {subnet} of interface `{interface}`")]
+    GatewayOutsideSubnet {
+        /// The gateway address.
+        address: Ipv4Addr,
+        /// The interface key.
+        interface: String,
+        /// The interface's address/prefix.
+        subnet: Ipv4Cidr,
+    },
+    /// A CARP VIP whose address lies in no subnet of its interface.
+    #[error("CARP address {address} is outside {subnet} of interface `{interface}`")]
+    VipOutsideSubnet {
+        /// The VIP address.
+        address: Ipv4Addr,
+        /// The interface key.
+        interface: String,
+        /// The interface's address/prefix.
+        subnet: Ipv4Cidr,
+    },
 }
 
 /// One validation problem: where (an element path such as
@@ -691,6 +712,24 @@ fn gateways(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Gateways
                 },
             );
         }
+        if let (Some(GatewayAddress::V4(address)), Some(cidr)) = (
+            address,
+            interfaces
+                .iter()
+                .find(|i| i.key == interface)
+                .and_then(Interface::ipv4_cidr),
+        ) {
+            if !cidr.contains(address) && !g.has_child("nonlocalgateway") {
+                ctx.err(
+                    format!("{path}/gateway"),
+                    ConfigErrorKind::GatewayOutsideSubnet {
+                        address,
+                        interface: interface.clone(),
+                        subnet: cidr,
+                    },
+                );
+            }
+        }
         let weight = ctx.number::<u8>(g, "weight", &path, 1, 30);
         let Some(address) = address else { continue };
         if name.is_empty() {
@@ -962,6 +1001,36 @@ fn virtual_ips(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Vec<V
             errors.push((
                 format!("{path}/interface"),
                 ConfigErrorKind::UnknownVip(iface.to_owned()),
+            ));
+        }
+    }
+    // A CARP address must lie in the interface subnet or in the subnet of an
+    // IP alias on that interface (pfSense's GUI rule).
+    for (path, v) in &out {
+        let (VipMode::Carp, Some(IpAddr::V4(address))) = (v.mode, v.address) else {
+            continue;
+        };
+        let Some(subnet) = interfaces
+            .iter()
+            .find(|i| i.key == v.interface)
+            .and_then(Interface::ipv4_cidr)
+        else {
+            continue;
+        };
+        let in_alias = out.iter().any(|(_, a)| {
+            a.mode == VipMode::IpAlias
+                && a.interface == v.interface
+                && matches!((a.address, a.subnet_bits), (Some(IpAddr::V4(ip)), Some(bits))
+                    if Ipv4Cidr { addr: ip, prefix_len: bits.min(32) }.contains(address))
+        });
+        if !subnet.contains(address) && !in_alias {
+            errors.push((
+                format!("{path}/subnet"),
+                ConfigErrorKind::VipOutsideSubnet {
+                    address,
+                    interface: v.interface.clone(),
+                    subnet,
+                },
             ));
         }
     }

@@ -1,0 +1,243 @@
+//! From a validated `config.xml` to the dataplane's [`NodeSpec`]: which DPDK device each
+//! interface is, its address, the routes. Everything the dataplane cannot honour yet is an
+//! error here, never a silent omission.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use rampart_control::config::{
+    Config, GatewayAddress, Ipv4Mode, LoadError, Polling as ConfigPolling, RouteNetwork,
+};
+use rampart_dataplane::dpdk::EalOptions;
+use rampart_dataplane::route::Ipv4Net;
+use rampart_dataplane::{NodeSpec, Polling, PortSpec};
+use thiserror::Error;
+
+/// Default IP MTU where `<mtu>` is not set.
+pub const DEFAULT_MTU: u16 = 1500;
+/// Mbufs in the node's pool: enough for every RX ring plus bursts in flight.
+const MBUFS_PER_PORT_QUEUE: u32 = 2048;
+
+/// Why a config cannot drive this node.
+#[derive(Debug, Error)]
+pub enum SetupError {
+    /// The file did not load or validate.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// No `<rampart>` section: nothing says which DPDK devices to use.
+    #[error("/pfsense/rampart is missing: add a <rampart> section with a <port> per interface")]
+    NoRampartSection,
+    /// No `<port>` in `<rampart>`.
+    #[error("/pfsense/rampart has no <port>: nothing to forward between")]
+    NoPorts,
+    /// A `<port>` names an `<if>` no interface has.
+    #[error("/pfsense/rampart/port <if>{0}</if> matches no interface in /pfsense/interfaces")]
+    UnknownInterface(String),
+    /// The interface behind a port is disabled.
+    #[error("/pfsense/interfaces/{0} is not enabled but /pfsense/rampart maps a port to it")]
+    InterfaceDisabled(String),
+    /// DHCP, PPPoE, … on a DPDK port.
+    #[error("/pfsense/interfaces/{key}/ipaddr is {mode:?}: DPDK ports need a static IPv4 address")]
+    DynamicAddress {
+        /// Interface key.
+        key: String,
+        /// The keyword.
+        mode: String,
+    },
+    /// A route or default that needs a gateway the node cannot use.
+    #[error("{path}: gateway {name:?} {reason}")]
+    Gateway {
+        /// Element path of the reference.
+        path: String,
+        /// Gateway name.
+        name: String,
+        /// Why it cannot be used.
+        reason: &'static str,
+    },
+    /// A static route to an alias.
+    #[error("/pfsense/staticroutes/route[{0}]: routes to aliases are not supported yet")]
+    AliasRoute(usize),
+}
+
+/// Load and validate `path`.
+///
+/// # Errors
+/// [`SetupError::Load`] listing every problem with its element path.
+pub fn load_config(path: &Path) -> Result<Config, SetupError> {
+    Ok(Config::load(path)?)
+}
+
+/// The dataplane spec for `config`, with DPDK file prefix `file_prefix`.
+///
+/// # Errors
+/// [`SetupError`] for anything in the config this node cannot do.
+pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupError> {
+    let settings = config.rampart.as_ref().ok_or(SetupError::NoRampartSection)?;
+    if settings.ports.is_empty() {
+        return Err(SetupError::NoPorts);
+    }
+    let mut ports = Vec::new();
+    let mut port_keys = Vec::new();
+    for port in &settings.ports {
+        let iface = config
+            .interface_by_if(&port.if_name)
+            .ok_or_else(|| SetupError::UnknownInterface(port.if_name.clone()))?;
+        if !iface.enabled {
+            return Err(SetupError::InterfaceDisabled(iface.key.clone()));
+        }
+        let addr = match &iface.ipv4 {
+            Ipv4Mode::None => None,
+            Ipv4Mode::Static(cidr) => Some((cidr.addr, cidr.prefix_len)),
+            Ipv4Mode::Dynamic(mode) => {
+                return Err(SetupError::DynamicAddress {
+                    key: iface.key.clone(),
+                    mode: mode.clone(),
+                });
+            }
+        };
+        ports.push(PortSpec {
+            name: format!("{} ({})", iface.key, port.if_name),
+            devargs: port.devargs.clone(),
+            addr,
+            mtu: iface.mtu.unwrap_or(DEFAULT_MTU),
+        });
+        port_keys.push(iface.key.clone());
+    }
+
+    let gateway_ip = |path: String, name: &str| -> Result<Ipv4Addr, SetupError> {
+        let err = |reason| SetupError::Gateway {
+            path: path.clone(),
+            name: name.to_string(),
+            reason,
+        };
+        let gw = config
+            .gateway(name)
+            .ok_or_else(|| err("is not in /pfsense/gateways (gateway groups are not supported yet)"))?;
+        if !port_keys.contains(&gw.interface) {
+            return Err(err("is on an interface that has no DPDK port"));
+        }
+        match gw.address {
+            GatewayAddress::V4(ip) => Ok(ip),
+            GatewayAddress::Dynamic => Err(err("is dynamic; DPDK ports need a static gateway")),
+            GatewayAddress::V6(_) => Err(err("is IPv6; forwarding is IPv4-only so far")),
+        }
+    };
+
+    let mut routes = Vec::new();
+    for (i, route) in config.static_routes.iter().enumerate() {
+        if route.disabled {
+            continue;
+        }
+        let path = format!("/pfsense/staticroutes/route[{i}]/gateway");
+        match &route.network {
+            RouteNetwork::V4(cidr) => {
+                let net = Ipv4Net::new(cidr.addr, cidr.prefix_len).map_err(|_| SetupError::AliasRoute(i))?;
+                routes.push((net, gateway_ip(path, &route.gateway)?));
+            }
+            RouteNetwork::V6(_) => {
+                tracing::warn!(route = i, "IPv6 static route ignored: forwarding is IPv4-only so far");
+            }
+            RouteNetwork::Alias(_) => return Err(SetupError::AliasRoute(i)),
+        }
+    }
+    if let Some(name) = config.gateways.default_v4.as_deref().filter(|n| *n != "-") {
+        let ip = gateway_ip("/pfsense/gateways/defaultgw4".into(), name)?;
+        let default = Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0).map_err(|_| SetupError::NoPorts)?;
+        routes.push((default, ip));
+    }
+
+    let workers = usize::from(settings.workers.max(1));
+    let mut eal = EalOptions::new(file_prefix);
+    eal.extra = settings.eal_args.clone();
+    Ok(NodeSpec {
+        eal,
+        workers,
+        cpus: settings
+            .cores
+            .as_ref()
+            .map(|c| c.iter().map(|&cpu| cpu as usize).collect())
+            .unwrap_or_default(),
+        polling: match settings.polling {
+            ConfigPolling::Adaptive => Polling::Adaptive,
+            ConfigPolling::Busy => Polling::Busy,
+        },
+        mbufs: (MBUFS_PER_PORT_QUEUE * ports.len() as u32 * workers as u32).max(4096) - 1,
+        ports,
+        routes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra_interfaces: &str, gateways: &str, routes: &str, rampart: &str) -> Config {
+        let xml = format!(
+            r#"<?xml version="1.0"?>
+<pfsense>
+	<version>23.3</version>
+	<interfaces>
+		<lan><enable></enable><if>lan0</if><ipaddr>10.0.1.1</ipaddr><subnet>24</subnet></lan>
+		<wan><enable></enable><if>wan0</if><ipaddr>10.0.2.1</ipaddr><subnet>24</subnet><mtu>9000</mtu></wan>
+		{extra_interfaces}
+	</interfaces>
+	<gateways>{gateways}</gateways>
+	<staticroutes>{routes}</staticroutes>
+	{rampart}
+</pfsense>"#
+        );
+        Config::parse(xml.as_bytes()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    const PORTS: &str = "<rampart><workers>2</workers><polling>busy</polling>\
+        <port><if>lan0</if><devargs>net_ring0</devargs></port>\
+        <port><if>wan0</if><devargs>net_ring1</devargs></port></rampart>";
+    const WANGW: &str = "<gateway_item><interface>wan</interface><gateway>10.0.2.254</gateway>\
+        <name>WANGW</name><ipprotocol>inet</ipprotocol></gateway_item><defaultgw4>WANGW</defaultgw4>";
+
+    #[test]
+    fn maps_ports_addresses_and_routes() {
+        let route = "<route><network>192.168.7.0/24</network><gateway>WANGW</gateway></route>\
+            <route><network>192.168.8.0/24</network><gateway>WANGW</gateway><disabled></disabled></route>";
+        let spec = node_spec(&config("", WANGW, route, PORTS), "t").unwrap();
+        assert_eq!(spec.workers, 2);
+        assert_eq!(spec.polling, Polling::Busy);
+        assert_eq!(spec.ports.len(), 2);
+        assert_eq!(spec.ports[0].devargs, "net_ring0");
+        assert_eq!(spec.ports[0].addr, Some(("10.0.1.1".parse().unwrap(), 24)));
+        assert_eq!((spec.ports[0].mtu, spec.ports[1].mtu), (1500, 9000));
+        assert_eq!(spec.ports[1].name, "wan (wan0)");
+        let gw: Ipv4Addr = "10.0.2.254".parse().unwrap();
+        assert_eq!(
+            spec.routes,
+            vec![
+                (Ipv4Net::new("192.168.7.0".parse().unwrap(), 24).unwrap(), gw),
+                (Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0).unwrap(), gw),
+            ],
+            "disabled routes are skipped, the default comes last"
+        );
+        assert!(spec.eal.to_args().contains(&"--file-prefix=t".to_string()));
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_do() {
+        let no_rampart = config("", "", "", "");
+        assert!(matches!(node_spec(&no_rampart, "t"), Err(SetupError::NoRampartSection)));
+
+        let dynamic = "<gateway_item><interface>wan</interface><gateway>dynamic</gateway>\
+            <name>DYN</name><ipprotocol>inet</ipprotocol></gateway_item><defaultgw4>DYN</defaultgw4>";
+        let err = node_spec(&config("", dynamic, "", PORTS), "t").unwrap_err();
+        assert!(err.to_string().contains("defaultgw4") && err.to_string().contains("dynamic"), "{err}");
+
+        let dhcp = "<opt1><enable></enable><if>opt0</if><ipaddr>dhcp</ipaddr></opt1>";
+        let ports = "<rampart><port><if>opt0</if><devargs>net_ring2</devargs></port></rampart>";
+        let err = node_spec(&config(dhcp, "", "", ports), "t").unwrap_err();
+        assert!(matches!(err, SetupError::DynamicAddress { .. }), "{err}");
+
+        let off_port = "<gateway_item><interface>opt1</interface><gateway>10.0.3.1</gateway>\
+            <name>OPTGW</name><ipprotocol>inet</ipprotocol></gateway_item><defaultgw4>OPTGW</defaultgw4>";
+        let opt = "<opt1><enable></enable><if>opt0</if><ipaddr>10.0.3.2</ipaddr><subnet>24</subnet></opt1>";
+        let err = node_spec(&config(opt, off_port, "", PORTS), "t").unwrap_err();
+        assert!(err.to_string().contains("no DPDK port"), "{err}");
+    }
+}
