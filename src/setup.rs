@@ -54,7 +54,7 @@ pub enum SetupError {
         /// Why it cannot be used.
         reason: &'static str,
     },
-    /// A static route to an alias.
+    /// A static route to an alias (1-based index, as validation errors count).
     #[error("/pfsense/staticroutes/route[{0}]: routes to aliases are not supported yet")]
     AliasRoute(usize),
 }
@@ -128,16 +128,20 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
         if route.disabled {
             continue;
         }
-        let path = format!("/pfsense/staticroutes/route[{i}]/gateway");
+        let path = format!("/pfsense/staticroutes/route[{}]/gateway", i + 1);
         match &route.network {
             RouteNetwork::V4(cidr) => {
-                let net = Ipv4Net::new(cidr.addr, cidr.prefix_len).map_err(|_| SetupError::AliasRoute(i))?;
+                let net = Ipv4Net::new(cidr.addr, cidr.prefix_len).map_err(|_| SetupError::Gateway {
+                    path: format!("/pfsense/staticroutes/route[{}]/network", i + 1),
+                    name: route.gateway.clone(),
+                    reason: "routes a network with an invalid prefix",
+                })?;
                 routes.push((net, gateway_ip(path, &route.gateway)?));
             }
             RouteNetwork::V6(_) => {
                 tracing::warn!(route = i, "IPv6 static route ignored: forwarding is IPv4-only so far");
             }
-            RouteNetwork::Alias(_) => return Err(SetupError::AliasRoute(i)),
+            RouteNetwork::Alias(_) => return Err(SetupError::AliasRoute(i + 1)),
         }
     }
     if let Some(name) = config.gateways.default_v4.as_deref().filter(|n| *n != "-") {

@@ -2,6 +2,9 @@
 //! write back, and load again to the same tree and the same typed model; its
 //! validation outcome is pinned in [`EXPECTED`] so regressions show up.
 
+// Test glue: helpers outside #[test] fns may panic on broken fixtures.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 use rampart_control::config::{Config, ConfigDocument, ConfigError, VipMode, XmlError};
@@ -34,7 +37,18 @@ fn name(p: &Path) -> String {
 struct Expect {
     file: &'static str,
     errors: &'static [&'static str],
-    counts: (usize, usize, usize, usize, usize, bool, usize, usize, usize, usize),
+    counts: (
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        bool,
+        usize,
+        usize,
+        usize,
+        usize,
+    ),
 }
 
 const EXPECTED: &[Expect] = &[
@@ -134,11 +148,26 @@ fn every_fixture_round_trips() {
         let written = config.to_xml();
         let doc2 = ConfigDocument::parse(written.as_bytes())
             .unwrap_or_else(|e| panic!("{}: written form does not parse: {e}", name(&path)));
-        assert_eq!(doc2, config.doc, "{}: tree changed in round trip", name(&path));
+        assert_eq!(
+            doc2,
+            config.doc,
+            "{}: tree changed in round trip",
+            name(&path)
+        );
         let (config2, _) = Config::analyze(doc2);
-        assert_eq!(config2, config, "{}: typed model changed in round trip", name(&path));
+        assert_eq!(
+            config2,
+            config,
+            "{}: typed model changed in round trip",
+            name(&path)
+        );
         // Writing is a fixed point after one pass.
-        assert_eq!(config2.to_xml(), written, "{}: second write differs", name(&path));
+        assert_eq!(
+            config2.to_xml(),
+            written,
+            "{}: second write differs",
+            name(&path)
+        );
         assert!(written.starts_with("<?xml version=\"1.0\"?>\n<pfsense"));
     }
 }
@@ -148,7 +177,11 @@ fn every_fixture_has_the_expected_validation_outcome() {
     let files = fixtures();
     let names: Vec<String> = files.iter().map(|p| name(p)).collect();
     for e in EXPECTED {
-        assert!(names.iter().any(|n| n == e.file), "fixture {} disappeared", e.file);
+        assert!(
+            names.iter().any(|n| n == e.file),
+            "fixture {} disappeared",
+            e.file
+        );
     }
     for path in &files {
         let file = name(path);
@@ -158,13 +191,19 @@ fn every_fixture_has_the_expected_validation_outcome() {
             .unwrap_or_else(|| panic!("new fixture {file}: add it to EXPECTED"));
         let (c, errors) = load(path);
         let rendered: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        assert_eq!(rendered, expect.errors, "{file}: validation outcome changed");
+        assert_eq!(
+            rendered, expect.errors,
+            "{file}: validation outcome changed"
+        );
         let counts = (
             c.interfaces.len(),
             c.gateways.items.len(),
             c.static_routes.len(),
             c.virtual_ips.len(),
-            c.virtual_ips.iter().filter(|v| v.mode == VipMode::Carp).count(),
+            c.virtual_ips
+                .iter()
+                .filter(|v| v.mode == VipMode::Carp)
+                .count(),
             c.hasync.is_some(),
             c.aliases.len(),
             c.filter_rules.len(),
@@ -209,7 +248,10 @@ fn known_fixture_details() {
     let wan = c.interface("wan").unwrap();
     assert!(wan.enabled);
     assert_eq!(wan.if_name, "em0");
-    assert_eq!(wan.ipv4, rampart_control::config::Ipv4Mode::Dynamic("dhcp".into()));
+    assert_eq!(
+        wan.ipv4,
+        rampart_control::config::Ipv4Mode::Dynamic("dhcp".into())
+    );
     assert_eq!(wan.mtu, None);
     let lan = c.interface_by_if("em1").unwrap();
     assert_eq!(lan.ipv4_cidr().unwrap().to_string(), "192.168.1.1/24");
@@ -225,7 +267,8 @@ fn known_fixture_details() {
     assert!(c.to_xml().contains("<pfsense version=\"24.11\">\n"));
 
     // hasync + CARP.
-    let (c, _) = load(&dir.join("cshearhod-heart__pfsense-ha-builder__sample-config-multi-vip.xml"));
+    let (c, _) =
+        load(&dir.join("cshearhod-heart__pfsense-ha-builder__sample-config-multi-vip.xml"));
     let h = c.hasync.as_ref().unwrap();
     assert!(h.pfsync_enabled);
     assert_eq!(h.pfsync_interface.as_deref(), Some("opt1"));
@@ -240,7 +283,10 @@ fn known_fixture_details() {
     assert_eq!(c.filter_rules[0].descr, "Default LAN -> any");
     assert!(c.doc.section("staticroutes").unwrap().is_empty());
     assert!(!c.to_xml().contains("<!--"));
-    assert!(c.to_xml().contains("<descr><![CDATA[Default LAN -&gt; any]]></descr>"));
+    assert!(
+        c.to_xml()
+            .contains("<descr><![CDATA[Default LAN -&gt; any]]></descr>")
+    );
 
     // Static IPv6 + empty <gateway>.
     let (c, _) = load(&dir.join("opoplawski__ansible-pfsense__pfsense_syslog_config.xml"));
@@ -259,7 +305,10 @@ fn known_fixture_details() {
 
     // Aliases split on whitespace.
     let (c, _) = load(&dir.join("EvilBit-Labs__opnDossier__pfsense-aliases.xml"));
-    assert_eq!(c.alias("ALL_SERVERS").unwrap().addresses, ["WEB_SERVERS", "10.20.30.50"]);
+    assert_eq!(
+        c.alias("ALL_SERVERS").unwrap().addresses,
+        ["WEB_SERVERS", "10.20.30.50"]
+    );
 }
 
 #[test]

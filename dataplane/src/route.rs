@@ -150,7 +150,7 @@ impl RouteTable {
             Some(idx) => idx,
             None => {
                 self.by_len.push((net.prefix_len(), HashMap::new()));
-                self.by_len.sort_by(|a, b| b.0.cmp(&a.0));
+                self.by_len.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
                 self.by_len
                     .iter()
                     .position(|(len, _)| *len == net.prefix_len())

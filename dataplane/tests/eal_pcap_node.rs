@@ -1,6 +1,7 @@
 //! A whole node under real EAL, with no NIC and no hugepages: two `net_pcap` ports read
 //! prepared captures and write what the node sends, so the test sees every frame on the wire.
 //! One test per file: EAL starts once per process.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -26,9 +27,7 @@ fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
     let mut f = std::fs::File::create(path).unwrap();
     // Global header: magic, v2.4, tz 0, sigfigs 0, snaplen 65535, Ethernet.
     let mut hdr = Vec::new();
-    for v in [0xa1b2c3d4u32] {
-        hdr.extend_from_slice(&v.to_le_bytes());
-    }
+    hdr.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
     hdr.extend_from_slice(&2u16.to_le_bytes());
     hdr.extend_from_slice(&4u16.to_le_bytes());
     for v in [0u32, 0, 65535, 1] {

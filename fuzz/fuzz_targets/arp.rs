@@ -11,7 +11,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     black_box((packet.hardware_type(), packet.protocol_type()));
-    black_box((packet.hardware_len(), packet.protocol_len(), packet.operation()));
+    black_box((
+        packet.hardware_len(),
+        packet.protocol_len(),
+        packet.operation(),
+    ));
     black_box((packet.sender_hardware_addr(), packet.sender_protocol_addr()));
     black_box((packet.target_hardware_addr(), packet.target_protocol_addr()));
 

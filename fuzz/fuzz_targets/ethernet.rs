@@ -4,14 +4,16 @@
 use std::hint::black_box;
 
 use libfuzzer_sys::fuzz_target;
-use rampart_dataplane::wire::{EtherType, EthernetFrame, EthernetRepr, VlanHeader, VlanRepr};
+use rampart_dataplane::wire::{
+    EtherType, EthernetFrame, EthernetRepr, VlanHeader, VlanRepr, ethernet,
+};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(frame) = EthernetFrame::new_checked(data) else {
         return;
     };
     black_box((frame.dst_addr(), frame.src_addr(), frame.ethertype()));
-    assert_eq!(frame.payload().len(), data.len() - EthernetFrame::<&[u8]>::HEADER_LEN);
+    assert_eq!(frame.payload().len(), data.len() - ethernet::HEADER_LEN);
     let dst = frame.dst_addr();
     black_box((dst.is_broadcast(), dst.is_multicast(), dst.is_unicast()));
     assert_eq!(dst.to_string().parse(), Ok(dst));
@@ -27,7 +29,13 @@ fuzz_target!(|data: &[u8]| {
         let Ok(tag) = VlanHeader::new_checked(frame.payload()) else {
             return;
         };
-        black_box((tag.pcp(), tag.dei(), tag.vlan_id(), tag.ethertype(), tag.payload()));
+        black_box((
+            tag.pcp(),
+            tag.dei(),
+            tag.vlan_id(),
+            tag.ethertype(),
+            tag.payload(),
+        ));
         if let Ok(repr) = VlanRepr::parse(&tag) {
             let mut buf = vec![0u8; repr.buffer_len()];
             repr.emit(&mut VlanHeader::new_unchecked(&mut buf[..]));

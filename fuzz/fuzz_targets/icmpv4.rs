@@ -5,16 +5,22 @@
 use std::hint::black_box;
 
 use libfuzzer_sys::fuzz_target;
-use rampart_dataplane::wire::{Icmpv4Packet, Icmpv4Repr};
+use rampart_dataplane::wire::{Icmpv4Packet, Icmpv4Repr, icmpv4};
 
 fn check(data: &[u8]) {
     let Ok(packet) = Icmpv4Packet::new_checked(data) else {
         return;
     };
     let i = &packet;
-    black_box((i.msg_type(), i.msg_code(), i.checksum(), i.echo_ident(), i.echo_seq_no()));
+    black_box((
+        i.msg_type(),
+        i.msg_code(),
+        i.checksum(),
+        i.echo_ident(),
+        i.echo_seq_no(),
+    ));
     black_box(i.next_hop_mtu());
-    assert_eq!(i.data().len(), data.len() - Icmpv4Packet::<&[u8]>::HEADER_LEN);
+    assert_eq!(i.data().len(), data.len() - icmpv4::HEADER_LEN);
     let valid = i.verify_checksum();
 
     if let Ok(repr) = Icmpv4Repr::parse(&packet) {

@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::net::Ipv6Addr;
 
 use libfuzzer_sys::fuzz_target;
-use rampart_dataplane::wire::{Icmpv6Packet, Icmpv6Repr};
+use rampart_dataplane::wire::{Icmpv6Packet, Icmpv6Repr, icmpv6};
 
 const SRC: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
 const DST: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
@@ -16,9 +16,15 @@ fn check(data: &[u8]) {
         return;
     };
     let i = &packet;
-    black_box((i.msg_type(), i.msg_code(), i.checksum(), i.echo_ident(), i.echo_seq_no()));
+    black_box((
+        i.msg_type(),
+        i.msg_code(),
+        i.checksum(),
+        i.echo_ident(),
+        i.echo_seq_no(),
+    ));
     black_box(i.mtu());
-    assert_eq!(i.data().len(), data.len() - Icmpv6Packet::<&[u8]>::HEADER_LEN);
+    assert_eq!(i.data().len(), data.len() - icmpv6::HEADER_LEN);
     let valid = i.verify_checksum(&SRC, &DST);
 
     if let Ok(repr) = Icmpv6Repr::parse(&SRC, &DST, &packet) {

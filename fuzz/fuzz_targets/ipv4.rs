@@ -5,18 +5,31 @@ use std::hint::black_box;
 use std::net::Ipv4Addr;
 
 use libfuzzer_sys::fuzz_target;
-use rampart_dataplane::wire::{Ipv4Packet, Ipv4Repr};
+use rampart_dataplane::wire::{Ipv4Packet, Ipv4Repr, ipv4};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(packet) = Ipv4Packet::new_checked(data) else {
         return;
     };
     let p = &packet;
-    black_box((p.version(), p.header_len(), p.dscp(), p.ecn(), p.total_len(), p.ident()));
-    black_box((p.dont_frag(), p.more_frags(), p.frag_offset(), p.is_fragment(), p.ttl()));
+    black_box((
+        p.version(),
+        p.header_len(),
+        p.dscp(),
+        p.ecn(),
+        p.total_len(),
+        p.ident(),
+    ));
+    black_box((
+        p.dont_frag(),
+        p.more_frags(),
+        p.frag_offset(),
+        p.is_fragment(),
+        p.ttl(),
+    ));
     black_box((p.next_header(), p.checksum(), p.src_addr(), p.dst_addr()));
     let header_len = usize::from(p.header_len());
-    assert_eq!(p.options().len(), header_len - Ipv4Packet::<&[u8]>::HEADER_LEN);
+    assert_eq!(p.options().len(), header_len - ipv4::HEADER_LEN);
     assert_eq!(p.payload().len(), usize::from(p.total_len()) - header_len);
     let valid = p.verify_checksum();
 

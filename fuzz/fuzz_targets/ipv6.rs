@@ -11,7 +11,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let p = &packet;
-    black_box((p.version(), p.traffic_class(), p.flow_label(), p.payload_len()));
+    black_box((
+        p.version(),
+        p.traffic_class(),
+        p.flow_label(),
+        p.payload_len(),
+    ));
     black_box((p.next_header(), p.hop_limit(), p.src_addr(), p.dst_addr()));
     assert_eq!(p.payload().len(), usize::from(p.payload_len()));
 

@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use libfuzzer_sys::fuzz_target;
-use rampart_dataplane::wire::{TcpPacket, TcpRepr};
+use rampart_dataplane::wire::{TcpPacket, TcpRepr, tcp};
 
 const SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const DST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -15,12 +15,27 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let t = &packet;
-    black_box((t.src_port(), t.dst_port(), t.seq_number(), t.ack_number(), t.flags()));
-    black_box((t.fin(), t.syn(), t.rst(), t.psh(), t.ack(), t.urg(), t.ece(), t.cwr()));
+    black_box((
+        t.src_port(),
+        t.dst_port(),
+        t.seq_number(),
+        t.ack_number(),
+        t.flags(),
+    ));
+    black_box((
+        t.fin(),
+        t.syn(),
+        t.rst(),
+        t.psh(),
+        t.ack(),
+        t.urg(),
+        t.ece(),
+        t.cwr(),
+    ));
     black_box((t.window_len(), t.checksum(), t.urgent_at(), t.segment_len()));
     black_box(t.verify_checksum_v6(&Ipv6Addr::LOCALHOST, &Ipv6Addr::LOCALHOST));
     let header_len = usize::from(t.header_len());
-    assert_eq!(t.options().len(), header_len - TcpPacket::<&[u8]>::HEADER_LEN);
+    assert_eq!(t.options().len(), header_len - tcp::HEADER_LEN);
     assert_eq!(t.payload().len(), data.len() - header_len);
     let mut errors = 0;
     for option in t.options_iter() {

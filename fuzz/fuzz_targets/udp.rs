@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use libfuzzer_sys::fuzz_target;
-use rampart_dataplane::wire::{UdpPacket, UdpRepr};
+use rampart_dataplane::wire::{UdpPacket, UdpRepr, udp};
 
 const SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const DST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     black_box((u.src_port(), u.dst_port(), u.len(), u.checksum()));
     black_box(u.verify_checksum_v4(SRC, DST));
     black_box(u.verify_checksum_v6(&Ipv6Addr::LOCALHOST, &Ipv6Addr::LOCALHOST));
-    assert_eq!(u.payload().len(), usize::from(u.len()) - UdpPacket::<&[u8]>::HEADER_LEN);
+    assert_eq!(u.payload().len(), usize::from(u.len()) - udp::HEADER_LEN);
 
     let mut copy = data.to_vec();
     let mut filled = UdpPacket::new_checked(&mut copy[..]).unwrap();

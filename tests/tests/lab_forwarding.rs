@@ -1,5 +1,6 @@
 //! The real daemon in the namespace lab: Linux TCP stacks on either side, rampart on
 //! `net_af_packet` in between. Needs root and a built `rampart` binary (`make test` does both).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 
 use std::time::Duration;
 

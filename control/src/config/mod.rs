@@ -30,6 +30,29 @@
 //!
 //! `<rampart>` is node-local like `<interfaces>` and `<hasync>`: it must never
 //! be sent in an XMLRPC sync payload.
+//!
+//! ```
+//! use rampart_control::config::{Config, ConfigDocument, Element};
+//!
+//! let xml = br#"<?xml version="1.0"?>
+//! <pfsense>
+//!     <interfaces>
+//!         <lan><enable/><if>lan0</if><ipaddr>10.0.0.1</ipaddr><subnet>24</subnet></lan>
+//!     </interfaces>
+//!     <rampart><port><if>lan0</if><devargs>net_null0</devargs></port></rampart>
+//! </pfsense>"#;
+//! let config = Config::parse(xml)?;
+//! let lan = config.interface_by_if("lan0").expect("mapped");
+//! assert_eq!(lan.ipv4_cidr().map(|c| c.to_string()).as_deref(), Some("10.0.0.1/24"));
+//! assert_eq!(config.rampart.as_ref().map(|r| r.ports.len()), Some(1));
+//!
+//! // Sections are replaced in the tree, then the result is validated again.
+//! let mut doc: ConfigDocument = config.doc;
+//! doc.replace_section(Element::new("filter"));
+//! let config = Config::from_document(doc)?;
+//! assert!(config.to_xml().contains("\t<filter></filter>\n"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod document;
 pub mod model;

@@ -218,7 +218,14 @@ mod tests {
         let host: Ipv4Cidr = "1.2.3.4/32".parse().unwrap();
         assert!(host.contains(Ipv4Addr::new(1, 2, 3, 4)));
         assert!(!host.contains(Ipv4Addr::new(1, 2, 3, 5)));
-        for bad in ["10.0.0.0", "10.0.0.0/33", "10.0.0/8", "10.0.0.0/+8", "10.0.0.0/", "x/8"] {
+        for bad in [
+            "10.0.0.0",
+            "10.0.0.0/33",
+            "10.0.0/8",
+            "10.0.0.0/+8",
+            "10.0.0.0/",
+            "x/8",
+        ] {
             assert!(bad.parse::<Ipv4Cidr>().is_err(), "{bad}");
         }
     }
@@ -228,7 +235,12 @@ mod tests {
         let c: Ipv6Cidr = "2001:db8::1/64".parse().unwrap();
         assert_eq!(c.network(), "2001:db8::".parse::<Ipv6Addr>().unwrap());
         assert!(c.contains("2001:db8::ffff".parse().unwrap()));
-        assert!("::/0".parse::<Ipv6Cidr>().unwrap().contains(Ipv6Addr::LOCALHOST));
+        assert!(
+            "::/0"
+                .parse::<Ipv6Cidr>()
+                .unwrap()
+                .contains(Ipv6Addr::LOCALHOST)
+        );
         assert!("::1/129".parse::<Ipv6Cidr>().is_err());
     }
 
@@ -238,7 +250,13 @@ mod tests {
         assert_eq!(m.0, [0, 0x11, 0x22, 0xaa, 0xbb, 0xcc]);
         assert_eq!(m.to_string(), "00:11:22:aa:bb:cc");
         assert_eq!("00-11-22-aa-bb-cc".parse::<MacAddr>().unwrap(), m);
-        for bad in ["", "00:11:22:aa:bb", "00:11:22:aa:bb:cc:dd", "0:11:22:aa:bb:cc", "+0:11:22:aa:bb:cc"] {
+        for bad in [
+            "",
+            "00:11:22:aa:bb",
+            "00:11:22:aa:bb:cc:dd",
+            "0:11:22:aa:bb:cc",
+            "+0:11:22:aa:bb:cc",
+        ] {
             assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
         }
     }

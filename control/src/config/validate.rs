@@ -64,8 +64,8 @@ pub enum ConfigErrorKind {
         /// Largest allowed prefix.
         max: u8,
     },
-    /// A number outside its allowed range (or not a number).
-    #[error("`{value}` is out of range (expected a number from {min} to {max})")]
+    /// Not a decimal number within its allowed range.
+    #[error("`{value}` is not a number from {min} to {max}")]
     OutOfRange {
         /// The value found.
         value: String,
@@ -254,7 +254,9 @@ fn text<'a>(el: &'a Element, name: &str) -> &'a str {
 
 /// Non-empty trimmed child text.
 fn opt_text(el: &Element, name: &str) -> Option<String> {
-    Some(text(el, name)).filter(|s| !s.is_empty()).map(str::to_owned)
+    Some(text(el, name))
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 /// Raw child text (descriptions keep their spaces).
@@ -274,7 +276,8 @@ fn items<'a>(el: &'a Element, name: &'a str) -> impl Iterator<Item = (usize, &'a
 /// A keyword such as `dhcp`, `pppoe`, `track6`, `6rd`.
 fn is_keyword(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         && s.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
@@ -295,7 +298,7 @@ pub(crate) fn analyze(doc: &ConfigDocument) -> (Sections, Vec<ConfigError>) {
     let interfaces = interfaces(&mut ctx, root);
     let aliases = aliases(&mut ctx, root);
     let gateways = gateways(&mut ctx, root, &interfaces);
-    let known_gw = KnownGateways::new(&gateways, &interfaces);
+    let known_gw = KnownGateways::new(root, &gateways, &interfaces);
     check_interface_gateways(&mut ctx, &interfaces, &known_gw);
     check_default_gateways(&mut ctx, root, &known_gw);
     let static_routes = static_routes(&mut ctx, root, &aliases, &known_gw);
@@ -399,7 +402,10 @@ fn system(ctx: &mut Ctx, root: &Element) -> System {
         } else if !names.insert(name.clone()) {
             ctx.err(
                 format!("{up}/name"),
-                ConfigErrorKind::DuplicateName { what: "user", name: name.clone() },
+                ConfigErrorKind::DuplicateName {
+                    what: "user",
+                    name: name.clone(),
+                },
             );
         }
         let uid = ctx.number::<u32>(u, "uid", &up, 0, u32::MAX);
@@ -428,7 +434,10 @@ fn system(ctx: &mut Ctx, root: &Element) -> System {
         } else if !names.insert(name.clone()) {
             ctx.err(
                 format!("{gp}/name"),
-                ConfigErrorKind::DuplicateName { what: "group", name: name.clone() },
+                ConfigErrorKind::DuplicateName {
+                    what: "group",
+                    name: name.clone(),
+                },
             );
         }
         let gid = ctx.number::<u32>(g, "gid", &gp, 0, u32::MAX);
@@ -616,7 +625,10 @@ fn aliases(ctx: &mut Ctx, root: &Element) -> Vec<Alias> {
         } else if !names.insert(name.clone()) {
             ctx.err(
                 path,
-                ConfigErrorKind::DuplicateName { what: "alias", name: name.clone() },
+                ConfigErrorKind::DuplicateName {
+                    what: "alias",
+                    name: name.clone(),
+                },
             );
         }
         out.push(Alias {
@@ -650,7 +662,10 @@ fn gateways(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Gateways
         } else if !names.insert(name.clone()) {
             ctx.err(
                 format!("{path}/name"),
-                ConfigErrorKind::DuplicateName { what: "gateway", name: name.clone() },
+                ConfigErrorKind::DuplicateName {
+                    what: "gateway",
+                    name: name.clone(),
+                },
             );
         }
         let interface = text(g, "interface").to_owned();
@@ -718,17 +733,17 @@ fn gateways(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Gateways
                 .iter()
                 .find(|i| i.key == interface)
                 .and_then(Interface::ipv4_cidr),
-        ) {
-            if !cidr.contains(address) && !g.has_child("nonlocalgateway") {
-                ctx.err(
-                    format!("{path}/gateway"),
-                    ConfigErrorKind::GatewayOutsideSubnet {
-                        address,
-                        interface: interface.clone(),
-                        subnet: cidr,
-                    },
-                );
-            }
+        ) && !cidr.contains(address)
+            && !g.has_child("nonlocalgateway")
+        {
+            ctx.err(
+                format!("{path}/gateway"),
+                ConfigErrorKind::GatewayOutsideSubnet {
+                    address,
+                    interface: interface.clone(),
+                    subnet: cidr,
+                },
+            );
         }
         let weight = ctx.number::<u8>(g, "weight", &path, 1, 30);
         let Some(address) = address else { continue };
@@ -763,7 +778,8 @@ fn gateways(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Gateways
     out
 }
 
-/// Gateway names that references may use: configured items, groups, and the
+/// Gateway names that references may use: configured items (even ones with a
+/// bad value, already reported, so errors do not cascade), groups, and the
 /// dynamic gateways pfSense creates implicitly for DHCP/PPP/VPN interfaces
 /// (`WAN_DHCP`, `WAN_DHCP6`, `MULLVAD_VPNV4`, …; compared case-insensitively).
 struct KnownGateways {
@@ -773,7 +789,7 @@ struct KnownGateways {
 }
 
 impl KnownGateways {
-    fn new(gateways: &Gateways, interfaces: &[Interface]) -> Self {
+    fn new(root: &Element, gateways: &Gateways, interfaces: &[Interface]) -> Self {
         let mut implicit = BTreeSet::new();
         for i in interfaces {
             let base = i.display_name().to_ascii_uppercase();
@@ -792,8 +808,13 @@ impl KnownGateways {
                 implicit.insert(format!("{base}_TUNNELV6"));
             }
         }
+        let declared = root
+            .child("gateways")
+            .into_iter()
+            .flat_map(|s| items(s, "gateway_item"))
+            .filter_map(|(_, g)| opt_text(g, "name"));
         Self {
-            items: gateways.items.iter().map(|g| g.name.clone()).collect(),
+            items: declared.collect(),
             groups: gateways.groups.iter().cloned().collect(),
             implicit,
         }
@@ -809,13 +830,13 @@ fn check_interface_gateways(ctx: &mut Ctx, interfaces: &[Interface], known: &Kno
     let base = ctx.section_path("interfaces");
     for i in interfaces {
         for (field, value) in [("gateway", &i.gateway), ("gatewayv6", &i.gateway_v6)] {
-            if let Some(name) = value {
-                if !known.is_gateway(name) {
-                    ctx.err(
-                        format!("{base}/{}/{field}", i.key),
-                        ConfigErrorKind::UnknownGateway(name.clone()),
-                    );
-                }
+            if let Some(name) = value
+                && !known.is_gateway(name)
+            {
+                ctx.err(
+                    format!("{base}/{}/{field}", i.key),
+                    ConfigErrorKind::UnknownGateway(name.clone()),
+                );
             }
         }
     }
@@ -827,13 +848,15 @@ fn check_default_gateways(ctx: &mut Ctx, root: &Element, known: &KnownGateways) 
     };
     let base = ctx.section_path("gateways");
     for field in ["defaultgw4", "defaultgw6"] {
-        if let Some(name) = opt_text(section, field) {
-            if name != "-" && !known.is_gateway(&name) && !known.groups.contains(&name) {
-                ctx.err(
-                    format!("{base}/{field}"),
-                    ConfigErrorKind::UnknownGateway(name),
-                );
-            }
+        if let Some(name) = opt_text(section, field)
+            && name != "-"
+            && !known.is_gateway(&name)
+            && !known.groups.contains(&name)
+        {
+            ctx.err(
+                format!("{base}/{field}"),
+                ConfigErrorKind::UnknownGateway(name),
+            );
         }
     }
 }
@@ -975,8 +998,7 @@ fn virtual_ips(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Vec<V
     }
 
     let carp = |pred: &dyn Fn(&VirtualIp) -> bool| {
-        out.iter()
-            .any(|(_, v)| v.mode == VipMode::Carp && pred(v))
+        out.iter().any(|(_, v)| v.mode == VipMode::Carp && pred(v))
     };
     let mut errors = Vec::new();
     for (path, v) in &out {
@@ -985,7 +1007,7 @@ fn virtual_ips(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Vec<V
             continue;
         }
         let ok = if let Some(uniqid) = iface.strip_prefix("_vip") {
-            carp(&|c| c.uniqid == uniqid)
+            !uniqid.is_empty() && carp(&|c| c.uniqid == uniqid)
         } else if let Some((key, vhid)) = iface.split_once("_vip") {
             let vhid = parse_decimal::<u8>(vhid);
             interfaces.iter().any(|i| i.key == key)
@@ -1039,16 +1061,16 @@ fn virtual_ips(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Vec<V
         if v.mode != VipMode::Carp {
             continue;
         }
-        if let Some(vhid) = v.vhid {
-            if !seen.insert((v.interface.as_str(), vhid)) {
-                errors.push((
-                    format!("{path}/vhid"),
-                    ConfigErrorKind::DuplicateVhid {
-                        vhid,
-                        interface: v.interface.clone(),
-                    },
-                ));
-            }
+        if let Some(vhid) = v.vhid
+            && !seen.insert((v.interface.as_str(), vhid))
+        {
+            errors.push((
+                format!("{path}/vhid"),
+                ConfigErrorKind::DuplicateVhid {
+                    vhid,
+                    interface: v.interface.clone(),
+                },
+            ));
         }
     }
     for (path, kind) in errors {
@@ -1063,13 +1085,13 @@ fn hasync(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Option<HaS
     let section = root.child("hasync")?;
     let path = ctx.section_path("hasync");
     let pfsync_interface = opt_text(section, "pfsyncinterface");
-    if let Some(key) = &pfsync_interface {
-        if !interfaces.iter().any(|i| &i.key == key) {
-            ctx.err(
-                format!("{path}/pfsyncinterface"),
-                ConfigErrorKind::UnknownInterface(key.clone()),
-            );
-        }
+    if let Some(key) = &pfsync_interface
+        && !interfaces.iter().any(|i| &i.key == key)
+    {
+        ctx.err(
+            format!("{path}/pfsyncinterface"),
+            ConfigErrorKind::UnknownInterface(key.clone()),
+        );
     }
     let pfsync_peer_ip = opt_text(section, "pfsyncpeerip").and_then(|v| match v.parse() {
         Ok(a) => Some(a),
@@ -1082,16 +1104,16 @@ fn hasync(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Option<HaS
         }
     });
     let pfhostid = opt_text(section, "pfhostid");
-    if let Some(id) = &pfhostid {
-        if id.len() > 8 || !is_hex(id) {
-            ctx.err(
-                format!("{path}/pfhostid"),
-                ConfigErrorKind::Invalid {
-                    value: id.clone(),
-                    expected: "up to 8 hex digits",
-                },
-            );
-        }
+    if let Some(id) = &pfhostid
+        && (id.len() > 8 || !is_hex(id))
+    {
+        ctx.err(
+            format!("{path}/pfhostid"),
+            ConfigErrorKind::Invalid {
+                value: id.clone(),
+                expected: "up to 8 hex digits",
+            },
+        );
     }
     let synchronize = section
         .children()

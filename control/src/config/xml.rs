@@ -9,8 +9,9 @@
 //! * element names are ASCII-lower-cased (pfSense folds case). Inside an
 //!   `<opnsense>` document names are kept as written, because OPNsense's MVC
 //!   sections (`<OPNsense>`, `<Gateways>`, …) are case-sensitive;
-//! * text and CDATA content are both entity-decoded (`&amp; &lt; &gt; &quot;
-//!   &apos;` and numeric references; any other `&…;` is kept literally, like PHP's
+//! * text and CDATA content are both entity-decoded (see [`decode_entities`]:
+//!   the XML entities, numeric references and HTML Latin-1 names such as
+//!   `&eacute;`; an unknown `&…;` is kept literally, like PHP's
 //!   `html_entity_decode`), joined, then trimmed of leading/trailing tab, CR and
 //!   LF. A value made only of spaces counts as empty (pfSense ignores it too);
 //! * `<flag/>`, `<flag></flag>` and an element holding only whitespace are all
@@ -486,7 +487,9 @@ struct Open {
 
 /// Turns a byte offset into a 1-based (line, column in characters).
 fn line_col(input: &str, offset: u64) -> (usize, usize) {
-    let offset = usize::try_from(offset).unwrap_or(usize::MAX).min(input.len());
+    let offset = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(input.len());
     // Step back to a char boundary so slicing cannot fail.
     let mut end = offset;
     while end > 0 && !input.is_char_boundary(end) {
@@ -667,9 +670,12 @@ fn close(stack: &mut Vec<Open>, root: &mut Option<Element>, input: &str) -> Resu
     Ok(())
 }
 
-/// Decodes the XML entities (`&amp; &lt; &gt; &quot; &apos;`) and numeric
-/// character references. Anything else starting with `&` is kept as written,
-/// like PHP's `html_entity_decode` does with unknown entities.
+/// Decodes the XML entities (`&amp; &lt; &gt; &quot; &apos;`), numeric
+/// character references, and the HTML 4.01 entities PHP's `htmlentities()`
+/// produces for Latin-1 and common typography (`&eacute;`, `&nbsp;`, `&euro;`,
+/// `&ndash;`, …; pfSense writes values with `htmlentities()`). Anything else
+/// starting with `&` is kept as written, like PHP's `html_entity_decode` does
+/// with unknown entities.
 #[must_use]
 pub fn decode_entities(s: &str) -> Cow<'_, str> {
     if !s.contains('&') {
@@ -699,6 +705,56 @@ pub fn decode_entities(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// HTML 4.01 names of U+00A0..=U+00FF, in code point order.
+const LATIN1_ENTITIES: [&str; 96] = [
+    "nbsp", "iexcl", "cent", "pound", "curren", "yen", "brvbar", "sect", "uml", "copy", "ordf",
+    "laquo", "not", "shy", "reg", "macr", "deg", "plusmn", "sup2", "sup3", "acute", "micro",
+    "para", "middot", "cedil", "sup1", "ordm", "raquo", "frac14", "frac12", "frac34", "iquest",
+    "Agrave", "Aacute", "Acirc", "Atilde", "Auml", "Aring", "AElig", "Ccedil", "Egrave", "Eacute",
+    "Ecirc", "Euml", "Igrave", "Iacute", "Icirc", "Iuml", "ETH", "Ntilde", "Ograve", "Oacute",
+    "Ocirc", "Otilde", "Ouml", "times", "Oslash", "Ugrave", "Uacute", "Ucirc", "Uuml", "Yacute",
+    "THORN", "szlig", "agrave", "aacute", "acirc", "atilde", "auml", "aring", "aelig", "ccedil",
+    "egrave", "eacute", "ecirc", "euml", "igrave", "iacute", "icirc", "iuml", "eth", "ntilde",
+    "ograve", "oacute", "ocirc", "otilde", "ouml", "divide", "oslash", "ugrave", "uacute", "ucirc",
+    "uuml", "yacute", "thorn", "yuml",
+];
+
+/// Other HTML 4.01 entities PHP's `htmlentities()` commonly emits.
+const OTHER_ENTITIES: [(&str, char); 32] = [
+    ("OElig", '\u{152}'),
+    ("oelig", '\u{153}'),
+    ("Scaron", '\u{160}'),
+    ("scaron", '\u{161}'),
+    ("Yuml", '\u{178}'),
+    ("fnof", '\u{192}'),
+    ("circ", '\u{2C6}'),
+    ("tilde", '\u{2DC}'),
+    ("ensp", '\u{2002}'),
+    ("emsp", '\u{2003}'),
+    ("thinsp", '\u{2009}'),
+    ("zwnj", '\u{200C}'),
+    ("zwj", '\u{200D}'),
+    ("lrm", '\u{200E}'),
+    ("rlm", '\u{200F}'),
+    ("ndash", '\u{2013}'),
+    ("mdash", '\u{2014}'),
+    ("lsquo", '\u{2018}'),
+    ("rsquo", '\u{2019}'),
+    ("sbquo", '\u{201A}'),
+    ("ldquo", '\u{201C}'),
+    ("rdquo", '\u{201D}'),
+    ("bdquo", '\u{201E}'),
+    ("dagger", '\u{2020}'),
+    ("Dagger", '\u{2021}'),
+    ("bull", '\u{2022}'),
+    ("hellip", '\u{2026}'),
+    ("permil", '\u{2030}'),
+    ("lsaquo", '\u{2039}'),
+    ("rsaquo", '\u{203A}'),
+    ("euro", '\u{20AC}'),
+    ("trade", '\u{2122}'),
+];
+
 fn decode_entity(name: &str) -> Option<char> {
     match name {
         "amp" => Some('&'),
@@ -706,6 +762,15 @@ fn decode_entity(name: &str) -> Option<char> {
         "gt" => Some('>'),
         "quot" => Some('"'),
         "apos" => Some('\''),
+        _ if !name.starts_with('#') => {
+            if let Some(i) = LATIN1_ENTITIES.iter().position(|&n| n == name) {
+                return u32::try_from(i).ok().and_then(|i| char::from_u32(0xA0 + i));
+            }
+            OTHER_ENTITIES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|&(_, c)| c)
+        }
         _ => {
             let num = name.strip_prefix('#')?;
             let value = if let Some(hex) = num.strip_prefix(['x', 'X']) {
@@ -834,18 +899,30 @@ mod tests {
 
     #[test]
     fn test_entities() {
-        assert_eq!(decode_entities("&lt;&#65;&#x42;&nbsp;&#0;&;&"), "<AB&nbsp;&#0;&;&");
+        assert_eq!(
+            decode_entities("&lt;&#65;&#x42;&bogus;&#0;&;&"),
+            "<AB&bogus;&#0;&;&"
+        );
+        assert_eq!(
+            decode_entities("caf&eacute;&nbsp;&yuml;&euro;&#039;"),
+            "café\u{a0}ÿ€'"
+        );
         assert_eq!(decode_entities("&#x+41;"), "&#x+41;");
         assert_eq!(decode_entities("héllo &quot;"), "héllo \"");
     }
 
     #[test]
     fn test_comments_dropped_and_attributes_kept() {
-        let e = p("<?xml version=\"1.0\"?><!-- c --><pfsense version=\"24.11\"><!-- x --><a>1</a></pfsense>");
+        let e = p(
+            "<?xml version=\"1.0\"?><!-- c --><pfsense version=\"24.11\"><!-- x --><a>1</a></pfsense>",
+        );
         assert_eq!(e.attribute("version"), Some("24.11"));
         assert_eq!(e.children().len(), 1);
         let w = write_document(&e);
-        assert_eq!(w, "<?xml version=\"1.0\"?>\n<pfsense version=\"24.11\">\n\t<a>1</a>\n</pfsense>\n");
+        assert_eq!(
+            w,
+            "<?xml version=\"1.0\"?>\n<pfsense version=\"24.11\">\n\t<a>1</a>\n</pfsense>\n"
+        );
     }
 
     #[test]
@@ -867,13 +944,31 @@ mod tests {
     fn test_errors() {
         assert!(matches!(parse(b""), Err(XmlError::NoRoot)));
         assert!(matches!(parse(b"<a><b></a>"), Err(XmlError::Syntax { .. })));
-        assert!(matches!(parse(b"<a><b>"), Err(XmlError::UnexpectedEof { .. })));
-        assert!(matches!(parse(b"<a/><b/>"), Err(XmlError::MultipleRoots { .. })));
-        assert!(matches!(parse(b"x<a/>"), Err(XmlError::TextOutsideRoot { .. })));
-        assert!(matches!(parse(b"<a>t<b/></a>"), Err(XmlError::MixedContent { .. })));
-        assert!(matches!(parse(b"<a>\xff</a>"), Err(XmlError::NotUtf8 { offset: 3 })));
+        assert!(matches!(
+            parse(b"<a><b>"),
+            Err(XmlError::UnexpectedEof { .. })
+        ));
+        assert!(matches!(
+            parse(b"<a/><b/>"),
+            Err(XmlError::MultipleRoots { .. })
+        ));
+        assert!(matches!(
+            parse(b"x<a/>"),
+            Err(XmlError::TextOutsideRoot { .. })
+        ));
+        assert!(matches!(
+            parse(b"<a>t<b/></a>"),
+            Err(XmlError::MixedContent { .. })
+        ));
+        assert!(matches!(
+            parse(b"<a>\xff</a>"),
+            Err(XmlError::NotUtf8 { offset: 3 })
+        ));
         let deep = "<a>".repeat(100_000);
-        assert!(matches!(parse(deep.as_bytes()), Err(XmlError::TooDeep { max: 64, .. })));
+        assert!(matches!(
+            parse(deep.as_bytes()),
+            Err(XmlError::TooDeep { max: 64, .. })
+        ));
         let ok = format!("{}{}", "<a>".repeat(64), "</a>".repeat(64));
         assert!(parse(ok.as_bytes()).is_ok());
     }
@@ -910,7 +1005,10 @@ mod tests {
         assert_eq!(removed.len(), 2);
         let names: Vec<_> = e.children().iter().map(Element::name).collect();
         assert_eq!(names, ["a", "u", "b", "c"]);
-        assert_eq!(e.set_child(Element::with_text("c", "3")), Some(Element::new("c")));
+        assert_eq!(
+            e.set_child(Element::with_text("c", "3")),
+            Some(Element::new("c"))
+        );
         assert_eq!(e.set_child(Element::with_text("d", "4")), None);
         assert_eq!(e.child_text("d"), Some("4"));
     }

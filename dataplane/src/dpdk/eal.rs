@@ -68,6 +68,8 @@ impl EalOptions {
             "--no-shconf".to_string(),
             format!("--file-prefix={}", self.file_prefix),
             "--log-level=notice".to_string(),
+            // No telemetry socket: status and metrics come from rampart's own endpoints.
+            "--no-telemetry".to_string(),
         ];
         if !self.hugepages {
             args.push("--no-huge".to_string());

@@ -55,6 +55,9 @@ mod field {
 /// ARP hardware type for Ethernet.
 const HTYPE_ETHERNET: u16 = 1;
 
+/// Length of an Ethernet/IPv4 ARP packet.
+pub const HEADER_LEN: usize = field::END;
+
 /// A view of an Ethernet/IPv4 ARP packet. The address fields sit at the offsets for 6-byte
 /// hardware and 4-byte protocol addresses; [`ArpRepr::parse`] rejects other sizes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,8 +66,8 @@ pub struct ArpPacket<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> ArpPacket<T> {
-    /// Length of an Ethernet/IPv4 ARP packet.
-    pub const HEADER_LEN: usize = field::END;
+    /// The module's `HEADER_LEN`; that one can be named without a buffer type.
+    pub const HEADER_LEN: usize = HEADER_LEN;
 
     /// Wraps a buffer without checking it.
     pub const fn new_unchecked(buffer: T) -> Self {

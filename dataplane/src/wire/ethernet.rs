@@ -123,6 +123,9 @@ mod field {
     pub const PAYLOAD: usize = 14;
 }
 
+/// Length of the Ethernet II header.
+pub const HEADER_LEN: usize = field::PAYLOAD;
+
 /// A view of an Ethernet II frame (without FCS: NICs strip it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EthernetFrame<T: AsRef<[u8]>> {
@@ -130,8 +133,8 @@ pub struct EthernetFrame<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> EthernetFrame<T> {
-    /// Length of the Ethernet header.
-    pub const HEADER_LEN: usize = field::PAYLOAD;
+    /// The module's `HEADER_LEN`; that one can be named without a buffer type.
+    pub const HEADER_LEN: usize = HEADER_LEN;
 
     /// Wraps a buffer without checking it.
     pub const fn new_unchecked(buffer: T) -> Self {

@@ -11,6 +11,8 @@ pub mod msg_type {
     pub const ECHO_REPLY: u8 = 0;
     /// Destination unreachable.
     pub const DST_UNREACHABLE: u8 = 3;
+    /// Source quench (deprecated by RFC 6633, but still an error message: never answer it).
+    pub const SOURCE_QUENCH: u8 = 4;
     /// Redirect.
     pub const REDIRECT: u8 = 5;
     /// Echo request.
@@ -58,6 +60,9 @@ mod field {
     pub const DATA: usize = 8;
 }
 
+/// Length of the ICMPv4 header (type, code, checksum and four more bytes).
+pub const HEADER_LEN: usize = field::DATA;
+
 /// A view of an ICMPv4 message: the whole IPv4 payload, since the checksum covers all of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Icmpv4Packet<T: AsRef<[u8]>> {
@@ -65,8 +70,8 @@ pub struct Icmpv4Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
-    /// Length of the ICMP header.
-    pub const HEADER_LEN: usize = field::DATA;
+    /// The module's `HEADER_LEN`; that one can be named without a buffer type.
+    pub const HEADER_LEN: usize = HEADER_LEN;
 
     /// Wraps a buffer without checking it.
     pub const fn new_unchecked(buffer: T) -> Self {

@@ -44,6 +44,9 @@ mod field {
     pub const DATA: usize = 8;
 }
 
+/// Length of the ICMPv6 header (type, code, checksum and four more bytes).
+pub const HEADER_LEN: usize = field::DATA;
+
 /// A view of an ICMPv6 message: the whole upper-layer payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Icmpv6Packet<T: AsRef<[u8]>> {
@@ -51,8 +54,8 @@ pub struct Icmpv6Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
-    /// Length of the ICMPv6 header.
-    pub const HEADER_LEN: usize = field::DATA;
+    /// The module's `HEADER_LEN`; that one can be named without a buffer type.
+    pub const HEADER_LEN: usize = HEADER_LEN;
 
     /// Wraps a buffer without checking it.
     pub const fn new_unchecked(buffer: T) -> Self {

@@ -19,6 +19,9 @@ mod field {
     pub const PAYLOAD: usize = 40;
 }
 
+/// Length of the IPv6 fixed header.
+pub const HEADER_LEN: usize = field::PAYLOAD;
+
 /// A view of an IPv6 packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ipv6Packet<T: AsRef<[u8]>> {
@@ -26,8 +29,8 @@ pub struct Ipv6Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Ipv6Packet<T> {
-    /// Length of the fixed header.
-    pub const HEADER_LEN: usize = field::PAYLOAD;
+    /// The module's `HEADER_LEN`; that one can be named without a buffer type.
+    pub const HEADER_LEN: usize = HEADER_LEN;
 
     /// Wraps a buffer without checking it.
     pub const fn new_unchecked(buffer: T) -> Self {

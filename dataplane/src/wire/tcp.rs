@@ -46,6 +46,9 @@ mod field {
     pub const OPTIONS: usize = 20;
 }
 
+/// Length of a TCP header without options.
+pub const HEADER_LEN: usize = field::OPTIONS;
+
 /// A view of a TCP segment: the whole IP payload, as the checksum covers all of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpPacket<T: AsRef<[u8]>> {
@@ -53,8 +56,8 @@ pub struct TcpPacket<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> TcpPacket<T> {
-    /// Length of a header without options.
-    pub const HEADER_LEN: usize = field::OPTIONS;
+    /// The module's `HEADER_LEN`; that one can be named without a buffer type.
+    pub const HEADER_LEN: usize = HEADER_LEN;
 
     /// Wraps a buffer without checking it.
     pub const fn new_unchecked(buffer: T) -> Self {

@@ -17,6 +17,9 @@ mod field {
     pub const PAYLOAD: usize = 8;
 }
 
+/// Length of the UDP header.
+pub const HEADER_LEN: usize = field::PAYLOAD;
+
 /// A view of a UDP datagram: the IP payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UdpPacket<T: AsRef<[u8]>> {
@@ -24,8 +27,8 @@ pub struct UdpPacket<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> UdpPacket<T> {
-    /// Length of the UDP header.
-    pub const HEADER_LEN: usize = field::PAYLOAD;
+    /// The module's `HEADER_LEN`; that one can be named without a buffer type.
+    pub const HEADER_LEN: usize = HEADER_LEN;
 
     /// Wraps a buffer without checking it.
     pub const fn new_unchecked(buffer: T) -> Self {

@@ -15,6 +15,9 @@ mod field {
     pub const PAYLOAD: usize = 4;
 }
 
+/// Length of a VLAN tag after its TPID.
+pub const HEADER_LEN: usize = field::PAYLOAD;
+
 /// A view of a VLAN tag (TCI + inner ethertype), i.e. the payload of an Ethernet frame whose
 /// ethertype is [`EtherType::VLAN`] or [`EtherType::QINQ`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,8 +26,8 @@ pub struct VlanHeader<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> VlanHeader<T> {
-    /// Length of the tag after the TPID.
-    pub const HEADER_LEN: usize = field::PAYLOAD;
+    /// The module's `HEADER_LEN`; that one can be named without a buffer type.
+    pub const HEADER_LEN: usize = HEADER_LEN;
 
     /// Wraps a buffer without checking it.
     pub const fn new_unchecked(buffer: T) -> Self {

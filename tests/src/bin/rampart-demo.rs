@@ -24,10 +24,19 @@ fn step(text: &str) {
 fn run() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let mut binary = None;
+    let mut idle_seconds = 3u64;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--rampart" => binary = args.next().map(PathBuf::from),
-            other => bail!("unknown argument {other:?} (usage: rampart-demo [--rampart PATH])"),
+            "--idle-seconds" => {
+                idle_seconds = args
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .context("--idle-seconds takes a whole number")?
+            }
+            other => bail!(
+                "unknown argument {other:?} (usage: rampart-demo [--rampart PATH] [--idle-seconds N])"
+            ),
         }
     }
     let binary = match binary {
@@ -64,6 +73,16 @@ fn run() -> Result<()> {
         "rampart pid {} is forwarding (config {})",
         node.process.pid(),
         node.config.display()
+    );
+
+    step(&format!("idle: the node's CPU use over {idle_seconds} s with no traffic (from /proc)"));
+    let before = node.cpu_time()?;
+    std::thread::sleep(Duration::from_secs(idle_seconds));
+    let used = node.cpu_time()? - before;
+    println!(
+        "{:.2} s of CPU in {idle_seconds} s = {:.1}% of one core (adaptive polling)",
+        used.as_secs_f64(),
+        100.0 * used.as_secs_f64() / idle_seconds.max(1) as f64
     );
 
     step("ping from the client: the firewall's LAN address, then the server through it");
