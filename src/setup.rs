@@ -72,7 +72,10 @@ pub fn load_config(path: &Path) -> Result<Config, SetupError> {
 /// # Errors
 /// [`SetupError`] for anything in the config this node cannot do.
 pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupError> {
-    let settings = config.rampart.as_ref().ok_or(SetupError::NoRampartSection)?;
+    let settings = config
+        .rampart
+        .as_ref()
+        .ok_or(SetupError::NoRampartSection)?;
     if settings.ports.is_empty() {
         return Err(SetupError::NoPorts);
     }
@@ -110,9 +113,9 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
             name: name.to_string(),
             reason,
         };
-        let gw = config
-            .gateway(name)
-            .ok_or_else(|| err("is not in /pfsense/gateways (gateway groups are not supported yet)"))?;
+        let gw = config.gateway(name).ok_or_else(|| {
+            err("is not in /pfsense/gateways (gateway groups are not supported yet)")
+        })?;
         if !port_keys.contains(&gw.interface) {
             return Err(err("is on an interface that has no DPDK port"));
         }
@@ -131,15 +134,19 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
         let path = format!("/pfsense/staticroutes/route[{}]/gateway", i + 1);
         match &route.network {
             RouteNetwork::V4(cidr) => {
-                let net = Ipv4Net::new(cidr.addr, cidr.prefix_len).map_err(|_| SetupError::Gateway {
-                    path: format!("/pfsense/staticroutes/route[{}]/network", i + 1),
-                    name: route.gateway.clone(),
-                    reason: "routes a network with an invalid prefix",
-                })?;
+                let net =
+                    Ipv4Net::new(cidr.addr, cidr.prefix_len).map_err(|_| SetupError::Gateway {
+                        path: format!("/pfsense/staticroutes/route[{}]/network", i + 1),
+                        name: route.gateway.clone(),
+                        reason: "routes a network with an invalid prefix",
+                    })?;
                 routes.push((net, gateway_ip(path, &route.gateway)?));
             }
             RouteNetwork::V6(_) => {
-                tracing::warn!(route = i, "IPv6 static route ignored: forwarding is IPv4-only so far");
+                tracing::warn!(
+                    route = i,
+                    "IPv6 static route ignored: forwarding is IPv4-only so far"
+                );
             }
             RouteNetwork::Alias(_) => return Err(SetupError::AliasRoute(i + 1)),
         }
@@ -215,7 +222,10 @@ mod tests {
         assert_eq!(
             spec.routes,
             vec![
-                (Ipv4Net::new("192.168.7.0".parse().unwrap(), 24).unwrap(), gw),
+                (
+                    Ipv4Net::new("192.168.7.0".parse().unwrap(), 24).unwrap(),
+                    gw
+                ),
                 (Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0).unwrap(), gw),
             ],
             "disabled routes are skipped, the default comes last"
@@ -226,12 +236,18 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_do() {
         let no_rampart = config("", "", "", "");
-        assert!(matches!(node_spec(&no_rampart, "t"), Err(SetupError::NoRampartSection)));
+        assert!(matches!(
+            node_spec(&no_rampart, "t"),
+            Err(SetupError::NoRampartSection)
+        ));
 
         let dynamic = "<gateway_item><interface>wan</interface><gateway>dynamic</gateway>\
             <name>DYN</name><ipprotocol>inet</ipprotocol></gateway_item><defaultgw4>DYN</defaultgw4>";
         let err = node_spec(&config("", dynamic, "", PORTS), "t").unwrap_err();
-        assert!(err.to_string().contains("defaultgw4") && err.to_string().contains("dynamic"), "{err}");
+        assert!(
+            err.to_string().contains("defaultgw4") && err.to_string().contains("dynamic"),
+            "{err}"
+        );
 
         let dhcp = "<opt1><enable></enable><if>opt0</if><ipaddr>dhcp</ipaddr></opt1>";
         let ports = "<rampart><port><if>opt0</if><devargs>net_ring2</devargs></port></rampart>";

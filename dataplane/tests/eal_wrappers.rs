@@ -12,7 +12,11 @@ use rampart_dataplane::dpdk::{
 #[test]
 fn wrappers_over_net_ring() {
     let eal = Eal::init(&EalOptions::new(format!("rt-wrap-{}", std::process::id()))).unwrap();
-    assert!(dpdk_version().starts_with("DPDK 22.11"), "{}", dpdk_version());
+    assert!(
+        dpdk_version().starts_with("DPDK 22.11"),
+        "{}",
+        dpdk_version()
+    );
     assert!(matches!(
         Eal::init(&EalOptions::new("again")),
         Err(EalError::AlreadyInitialised)
@@ -23,14 +27,34 @@ fn wrappers_over_net_ring() {
 
     // Errors name the call and the reason; nothing panics.
     let err = Port::open("net_nosuchdriver0", &PortConfig::default(), pool.clone()).unwrap_err();
-    assert!(matches!(err, PortError::Dpdk { op: "rte_vdev_init", .. }), "{err}");
-    assert!(matches!(Port::open("", &PortConfig::default(), pool.clone()), Err(PortError::BadDevargs(_))));
-    let greedy = PortConfig { rx_queues: 64, tx_queues: 64, ..PortConfig::default() };
+    assert!(
+        matches!(
+            err,
+            PortError::Dpdk {
+                op: "rte_vdev_init",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(matches!(
+        Port::open("", &PortConfig::default(), pool.clone()),
+        Err(PortError::BadDevargs(_))
+    ));
+    let greedy = PortConfig {
+        rx_queues: 64,
+        tx_queues: 64,
+        ..PortConfig::default()
+    };
     let err = Port::open("net_ring7", &greedy, pool.clone()).unwrap_err();
     assert!(matches!(err, PortError::TooManyQueues { .. }), "{err}");
 
     // net_ring created this way loops each TX queue back into the RX queue of the same index.
-    let config = PortConfig { rx_desc: 256, tx_desc: 256, ..PortConfig::default() };
+    let config = PortConfig {
+        rx_desc: 256,
+        tx_desc: 256,
+        ..PortConfig::default()
+    };
     let (port, mut rx, mut tx) = Port::open("net_ring0", &config, pool.clone()).unwrap();
     assert_eq!(port.name(), "net_ring0");
     assert!(port.link().unwrap().up);
@@ -59,7 +83,11 @@ fn wrappers_over_net_ring() {
             assert_eq!(m.data_mut().len(), 14);
         }
     }
-    assert_eq!(seen, (0..40u8).collect::<Vec<_>>(), "every packet, in order, once");
+    assert_eq!(
+        seen,
+        (0..40u8).collect::<Vec<_>>(),
+        "every packet, in order, once"
+    );
     // Received mbufs were dropped (freed) as the loop went on.
     assert_eq!(pool.in_use(), rx_pool_share);
 

@@ -7,7 +7,8 @@ use std::process::Command;
 use rampart_tests::node::rampart_binary;
 
 fn write(name: &str, body: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{}", std::process::id()));
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, body).unwrap();
@@ -17,13 +18,18 @@ fn write(name: &str, body: &str) -> PathBuf {
 fn lab_like_config() -> String {
     // The same file the lab and demo use, with made-up interface names: --check opens no port.
     let mut cfg = include_str!("../../control/examples/lab-node.xml").to_string();
-    cfg = cfg.replace("PLACEHOLDER_LAN", "veth-lan").replace("PLACEHOLDER_WAN", "veth-wan");
+    cfg = cfg
+        .replace("PLACEHOLDER_LAN", "veth-lan")
+        .replace("PLACEHOLDER_WAN", "veth-wan");
     cfg
 }
 
 fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
     let path = rampart_binary().unwrap().with_file_name(bin);
-    let out = Command::new(&path).args(args).output().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let out = Command::new(&path)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -68,15 +74,24 @@ fn check_lists_every_error_with_its_path() {
 #[test]
 fn check_refuses_configs_it_cannot_run() {
     let broken = write("broken.xml", "<pfsense><interfaces><lan>");
-    let (code, _, err) = run("rampart", &["--check", "--config", broken.to_str().unwrap()]);
+    let (code, _, err) = run(
+        "rampart",
+        &["--check", "--config", broken.to_str().unwrap()],
+    );
     assert_eq!(code, 2);
     assert!(err.contains("broken.xml"), "{err}");
 
     let no_node = lab_like_config();
     let start = no_node.find("<rampart>").unwrap();
     let end = no_node.find("</rampart>").unwrap() + "</rampart>".len();
-    let no_node = write("no-node.xml", &format!("{}{}", &no_node[..start], &no_node[end..]));
-    let (code, _, err) = run("rampart", &["--check", "--config", no_node.to_str().unwrap()]);
+    let no_node = write(
+        "no-node.xml",
+        &format!("{}{}", &no_node[..start], &no_node[end..]),
+    );
+    let (code, _, err) = run(
+        "rampart",
+        &["--check", "--config", no_node.to_str().unwrap()],
+    );
     assert_eq!(code, 2);
     assert!(err.contains("/pfsense/rampart is missing"), "{err}");
 

@@ -246,13 +246,11 @@ fn emit_error(
     let mut icmp = Icmpv4Packet::new_unchecked(icmp_bytes);
     icmp.set_msg_type(msg);
     icmp.set_msg_code(code);
-    // Bytes 4..8 are unused, except that fragmentation-needed carries the next-hop MTU in 6..8
-    // (RFC 1191): the echo id/seq accessors address exactly those bytes.
-    icmp.set_echo_ident(0);
-    icmp.set_echo_seq_no(match error {
-        Error::FragmentationNeeded { mtu } => mtu,
-        _ => 0,
-    });
+    // Bytes 4..8 are unused (zero), except that fragmentation-needed carries the next-hop MTU
+    // in 6..8 (RFC 1191).
+    if let Error::FragmentationNeeded { mtu } = error {
+        icmp.set_next_hop_mtu(mtu);
+    }
     if let Some(data) = icmp.data_mut().get_mut(..quoted.len()) {
         data.copy_from_slice(quoted);
     }

@@ -22,8 +22,8 @@
 //! * `Repr::emit` writes every header field it owns; payloads are left to the caller.
 //!   `buffer_len()` is what `emit` writes: the header (options included) for Ethernet, VLAN,
 //!   IPv4, IPv6, TCP and UDP, the whole message for ARP and ICMP. A shorter buffer gets a
-//!   partial header, never a panic. Transport checksums need the IP addresses, so TCP and UDP leave them to
-//!   `fill_checksum_v4`/`fill_checksum_v6` once the payload is in place.
+//!   partial header, never a panic. Transport checksums need the IP addresses, so TCP and UDP
+//!   leave them to `fill_checksum_v4`/`fill_checksum_v6` once the payload is in place.
 //! * Multi-byte fields are big-endian on the wire; getters return host values.
 #![forbid(unsafe_code)]
 // Indexing is how a parser usually panics; keep it out of the non-test code altogether.
@@ -125,10 +125,8 @@ mod bytes {
 
     #[inline]
     pub(crate) fn set_bytes(data: &mut [u8], field: Field, value: &[u8]) {
-        if let Some(dst) = data.get_mut(field) {
-            if dst.len() == value.len() {
-                dst.copy_from_slice(value);
-            }
+        if let Some(dst) = data.get_mut(field).filter(|dst| dst.len() == value.len()) {
+            dst.copy_from_slice(value);
         }
     }
 

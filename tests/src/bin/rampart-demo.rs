@@ -75,7 +75,9 @@ fn run() -> Result<()> {
         node.config.display()
     );
 
-    step(&format!("idle: the node's CPU use over {idle_seconds} s with no traffic (from /proc)"));
+    step(&format!(
+        "idle: the node's CPU use over {idle_seconds} s with no traffic (from /proc)"
+    ));
     let before = node.cpu_time()?;
     std::thread::sleep(Duration::from_secs(idle_seconds));
     let used = node.cpu_time()? - before;
