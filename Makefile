@@ -4,11 +4,12 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 # System packages the build, the tests and the demo need.
-APT_PACKAGES := libdpdk-dev dpdk clang libclang-dev pkg-config iproute2 ethtool iperf3 curl \
+APT_PACKAGES := libdpdk-dev dpdk dpdk-dev clang libclang-dev pkg-config iproute2 ethtool iperf3 curl \
                 tshark ucarp python3 procps
 export RUST_BACKTRACE ?= 1
 
 .PHONY: all deps build demo test lint bench fuzz clean
+FUZZ_SECONDS ?= 30
 
 all: build
 
@@ -37,6 +38,7 @@ demo: build
 test: deps
 	$(CARGO) build --bins
 	RAMPART_BIN=$(CURDIR)/target/debug/rampart $(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
 
 lint: deps
 	$(CARGO) fmt --all -- --check
@@ -44,6 +46,14 @@ lint: deps
 
 bench: deps
 	$(CARGO) bench -p rampart-benches
+
+# Every fuzz target for FUZZ_SECONDS each (cargo-fuzz on the stable toolchain).
+fuzz: deps
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for t in $$(RUSTC_BOOTSTRAP=1 $(CARGO) fuzz list); do \
+	  echo "==> fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean
