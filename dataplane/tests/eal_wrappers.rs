@@ -99,6 +99,9 @@ fn wrappers_over_net_ring() {
     drop(batch);
     assert_eq!(pool.in_use(), rx_pool_share);
 
+    port.stop().unwrap();
+    port.start().unwrap();
+    port.set_promiscuous(true).unwrap();
     let stats = port.stats().unwrap();
     assert_eq!((stats.tx_packets, stats.rx_packets), (48, 48));
     drop((rx, tx, port));

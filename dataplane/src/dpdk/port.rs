@@ -284,6 +284,29 @@ impl Port {
         &self.shared.name
     }
 
+    /// Stop the port (link down towards the peer, queues idle). Queues stay owned by their
+    /// workers; [`Port::start`] brings it back.
+    ///
+    /// # Errors
+    /// [`PortError::Dpdk`] if the driver refuses.
+    pub fn stop(&self) -> Result<(), PortError> {
+        // SAFETY: valid port id; DPDK allows stopping a started port at any time.
+        check(self.name(), "rte_eth_dev_stop", unsafe {
+            dpdk_sys::rte_eth_dev_stop(self.shared.id)
+        })
+    }
+
+    /// Start the port again after [`Port::stop`].
+    ///
+    /// # Errors
+    /// [`PortError::Dpdk`] if the driver refuses.
+    pub fn start(&self) -> Result<(), PortError> {
+        // SAFETY: valid, configured port id.
+        check(self.name(), "rte_eth_dev_start", unsafe {
+            dpdk_sys::rte_eth_dev_start(self.shared.id)
+        })
+    }
+
     /// The port's MAC address.
     ///
     /// # Errors

@@ -26,7 +26,7 @@ pub use icmp::IcmpRateLimit;
 pub const GENERATED_MAX: usize = 128;
 /// Generated frames kept per burst before further ones are refused.
 const GENERATED_PER_BURST: usize = 64;
-const ETH_LEN: usize = EthernetFrame::<&[u8]>::HEADER_LEN;
+const ETH_LEN: usize = crate::wire::ethernet::HEADER_LEN;
 
 /// One port as the forwarder sees it.
 #[derive(Debug, Clone)]
