@@ -99,3 +99,14 @@ fn check_refuses_configs_it_cannot_run() {
     assert_eq!(code, 2);
     assert!(err.contains("/nonexistent/config.xml"), "{err}");
 }
+
+#[test]
+fn readme_config_example_is_valid() {
+    let readme = include_str!("../../README.md");
+    let start = readme.find("```xml\n").expect("README has an xml example") + "```xml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let example = write("readme.xml", &readme[start..end]);
+    let (code, out, err) = run("rampart", &["--check", "--config", example.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("valid (2 ports, 1 routes"), "{out}");
+}
