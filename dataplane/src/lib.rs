@@ -16,6 +16,8 @@ pub mod forward;
 pub mod neighbour;
 pub mod node;
 pub mod route;
+pub mod rules;
+pub mod state;
 pub mod testkit;
 pub mod time;
 pub mod wire;

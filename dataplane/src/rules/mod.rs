@@ -1,0 +1,1 @@
+//! Compiled filter rules (issue 3): placeholder until the rule engine lands.

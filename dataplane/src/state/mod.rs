@@ -1,0 +1,1 @@
+//! Connection states (issue 3): placeholder until the state tables land.
