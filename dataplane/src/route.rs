@@ -3,8 +3,9 @@
 
 use std::net::Ipv4Addr;
 
-use hashbrown::HashMap;
 use thiserror::Error;
+
+use crate::lpm::Lpm;
 
 /// An IPv4 network: address and prefix length, host bits cleared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,12 +93,14 @@ pub enum RouteError {
     Duplicate(Ipv4Net),
 }
 
-/// Longest-prefix-match table. Lookup costs one hash probe per distinct prefix length in use,
-/// longest first; tables on an edge firewall hold few lengths.
+/// Longest-prefix-match table: the route list, and a [`Lpm`] built from it (at most three
+/// table reads per lookup, whatever the number of routes). Adding a route rebuilds the table,
+/// which is control-plane work.
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
-    by_len: Vec<(u8, HashMap<u32, NextHop>)>,
+    routes: Vec<(Ipv4Net, NextHop)>,
     connected: Vec<(Ipv4Net, usize)>,
+    lpm: Lpm,
 }
 
 impl RouteTable {
@@ -117,6 +120,7 @@ impl RouteTable {
             )?;
         }
         table.connected = connected.to_vec();
+        table.rebuild();
         Ok(table)
     }
 
@@ -138,46 +142,45 @@ impl RouteTable {
                 port,
                 gateway: Some(gateway),
             },
-        )
+        )?;
+        self.rebuild();
+        Ok(())
     }
 
     fn insert(&mut self, net: Ipv4Net, hop: NextHop) -> Result<(), RouteError> {
-        let idx = match self
-            .by_len
-            .iter()
-            .position(|(len, _)| *len == net.prefix_len())
-        {
-            Some(idx) => idx,
-            None => {
-                self.by_len.push((net.prefix_len(), HashMap::new()));
-                self.by_len.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
-                self.by_len
-                    .iter()
-                    .position(|(len, _)| *len == net.prefix_len())
-                    .unwrap_or(0)
-            }
-        };
-        let Some((_, map)) = self.by_len.get_mut(idx) else {
-            return Err(RouteError::BadPrefix(net.prefix_len()));
-        };
-        if map.insert(u32::from(net.network()), hop).is_some() {
+        if self.routes.iter().any(|(n, _)| *n == net) {
             return Err(RouteError::Duplicate(net));
         }
+        self.routes.push((net, hop));
         Ok(())
+    }
+
+    fn rebuild(&mut self) {
+        let entries: Vec<(u32, u8, u32)> = self
+            .routes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (net, _))| {
+                Some((
+                    u32::from(net.network()),
+                    net.prefix_len(),
+                    u32::try_from(i).ok()?,
+                ))
+            })
+            .collect();
+        self.lpm = Lpm::build(&entries);
     }
 
     /// The most specific route to `dst`.
     #[inline]
     pub fn lookup(&self, dst: Ipv4Addr) -> Option<NextHop> {
-        let dst = u32::from(dst);
-        self.by_len
-            .iter()
-            .find_map(|(len, map)| map.get(&(dst & mask(*len))).copied())
+        let index = self.lpm.lookup(u32::from(dst))?;
+        self.routes.get(index as usize).map(|(_, hop)| *hop)
     }
 
     /// Number of routes.
     pub fn len(&self) -> usize {
-        self.by_len.iter().map(|(_, m)| m.len()).sum()
+        self.routes.len()
     }
 
     /// True when there are no routes.
