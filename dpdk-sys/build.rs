@@ -39,7 +39,7 @@ fn build() -> Result<(), Box<dyn std::error::Error>> {
         .clang_arg(&march)
         .allowlist_function("rte_.*|dpdk_sys_.*")
         .allowlist_type("rte_.*")
-        .allowlist_var("RTE_.*")
+        .allowlist_var("RTE_.*|RING_F_.*")
         // Packed structs that hold aligned members (E0588); we parse these headers ourselves.
         .opaque_type("rte_arp_hdr|rte_arp_ipv4|rte_l2tpv2_combined_msg_hdr|rte_gtp_psc_generic_hdr")
         .clang_macro_fallback()

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use rampart_dataplane::dpdk::{
     Eal, EalError, EalOptions, Mempool, Port, PortConfig, PortError, RxBatch, dpdk_version,
+    mbuf_ring,
 };
 
 #[test]
@@ -104,6 +105,48 @@ fn wrappers_over_net_ring() {
     port.set_promiscuous(true).unwrap();
     let stats = port.stats().unwrap();
     assert_eq!((stats.tx_packets, stats.rx_packets), (48, 48));
+    // An SP/SC ring hands mbufs from one thread to another, in order, none lost.
+    let (mut producer, mut consumer) = mbuf_ring("handoff", 64).unwrap();
+    assert!(
+        mbuf_ring("bad", 48).is_err(),
+        "capacity must be a power of two"
+    );
+    let sender_pool = pool.clone();
+    let sender = std::thread::spawn(move || {
+        let mut refused = 0;
+        for i in 0..200u32 {
+            let mut m = sender_pool.alloc().unwrap();
+            m.append(4).unwrap().copy_from_slice(&i.to_be_bytes());
+            let mut one = vec![m];
+            while producer.send(&mut one) == 0 {
+                refused += 1;
+                std::thread::yield_now();
+            }
+        }
+        refused
+    });
+    let mut got = Vec::new();
+    let mut batch = RxBatch::default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while got.len() < 200 && std::time::Instant::now() < deadline {
+        consumer.recv(&mut batch);
+        for m in batch.by_ref() {
+            got.push(u32::from_be_bytes(m.data().try_into().unwrap()));
+        }
+    }
+    let _refused_while_full = sender.join().unwrap();
+    assert_eq!(got, (0..200).collect::<Vec<_>>());
+    drop((consumer, batch));
+    assert_eq!(pool.in_use(), rx_pool_share);
+    // Dropping both ends frees what is still queued.
+    let (mut producer, consumer) = mbuf_ring("leftover", 16).unwrap();
+    let mut pkts: Vec<_> = (0..20).map(|_| pool.alloc().unwrap()).collect();
+    assert_eq!(producer.send(&mut pkts), 15, "a ring of 16 holds 15");
+    assert_eq!(pkts.len(), 5, "the refused stay with the caller");
+    drop(pkts);
+    drop((producer, consumer));
+    assert_eq!(pool.in_use(), rx_pool_share);
+
     drop((rx, tx, port));
     drop(pool);
     drop(eal);

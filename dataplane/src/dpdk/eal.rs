@@ -83,7 +83,8 @@ impl EalOptions {
     }
 }
 
-/// Proof that EAL is up. Dropping it calls `rte_eal_cleanup`: drop it last.
+/// Proof that EAL is up. Dropping it calls `rte_eal_cleanup`: drop it last — every pool, port,
+/// ring and mbuf must be gone first (`Node` orders this; tests must too).
 #[derive(Debug)]
 pub struct Eal {
     _not_send: std::marker::PhantomData<*const ()>,

@@ -33,6 +33,11 @@ impl Mbuf {
         }
     }
 
+    /// The raw pointer, still owned by `self`.
+    pub(super) fn as_raw(&self) -> NonNull<rte_mbuf> {
+        self.raw
+    }
+
     /// Give up ownership (to a driver): the caller is now responsible for freeing it.
     pub fn into_raw(self) -> NonNull<rte_mbuf> {
         let raw = self.raw;

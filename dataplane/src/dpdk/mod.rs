@@ -10,12 +10,14 @@ mod lcore;
 mod mbuf;
 mod mempool;
 mod port;
+mod ring;
 
 pub use eal::{Eal, EalError, EalOptions, dpdk_version};
 pub use lcore::{LcoreError, spawn_lcore_thread};
 pub use mbuf::{BURST_SIZE, Mbuf, RxBatch};
 pub use mempool::{Mempool, MempoolError};
 pub use port::{LinkStatus, Port, PortConfig, PortError, PortStats, RxQueue, TxQueue};
+pub use ring::{RingConsumer, RingError, RingProducer, mbuf_ring};
 
 /// The calling thread's `rte_errno`, with DPDK's description.
 fn last_error() -> (i32, String) {
