@@ -19,6 +19,7 @@ pub mod node;
 pub mod route;
 pub mod rules;
 pub mod state;
+pub mod steer;
 pub mod testkit;
 pub mod time;
 pub mod wire;
