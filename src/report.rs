@@ -39,6 +39,11 @@ pub fn format_report(report: &NodeReport) -> String {
     );
     let _ = writeln!(
         out,
+        "handoff_out {}  handoff_in {}  arp_copies {}",
+        c.handoff_out, c.handoff_in, c.arp_copies
+    );
+    let _ = writeln!(
+        out,
         "icmp_errors_sent {}  icmp_errors_suppressed {}  generate_failed {}  polls busy {} idle {}",
         c.icmp_errors_sent, c.icmp_errors_suppressed, c.generate_failed, c.busy_polls, c.idle_polls
     );

@@ -49,11 +49,13 @@ pub enum DropReason {
     MultiSegment,
     /// The driver's TX ring stayed full.
     TxFull,
+    /// The ring to the worker that owns the flow was full.
+    HandoffFull,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 22] = [
+    pub const ALL: [DropReason; 23] = [
         DropReason::EthernetMalformed,
         DropReason::NotOurMac,
         DropReason::VlanUnsupported,
@@ -76,6 +78,7 @@ impl DropReason {
         DropReason::NeighbourTableFull,
         DropReason::MultiSegment,
         DropReason::TxFull,
+        DropReason::HandoffFull,
     ];
 
     /// Number of reasons.
@@ -106,6 +109,7 @@ impl DropReason {
             DropReason::NeighbourTableFull => "neighbour_table_full",
             DropReason::MultiSegment => "multi_segment",
             DropReason::TxFull => "tx_full",
+            DropReason::HandoffFull => "handoff_full",
         }
     }
 }
@@ -146,6 +150,12 @@ pub struct WorkerCounters {
     pub generate_failed: u64,
     /// Drops, indexed by `DropReason as usize`.
     pub drops: [u64; DropReason::COUNT],
+    /// Packets handed to the worker that owns their flow.
+    pub handoff_out: u64,
+    /// Packets received from other workers (their flows are ours).
+    pub handoff_in: u64,
+    /// ARP frames copied to the other workers so that every neighbour table learns.
+    pub arp_copies: u64,
     /// Bursts that returned at least one packet.
     pub busy_polls: u64,
     /// Bursts that returned nothing.
@@ -165,6 +175,9 @@ impl WorkerCounters {
             icmp_errors_sent: 0,
             icmp_errors_suppressed: 0,
             generate_failed: 0,
+            handoff_out: 0,
+            handoff_in: 0,
+            arp_copies: 0,
             drops: [0; DropReason::COUNT],
             busy_polls: 0,
             idle_polls: 0,
@@ -207,6 +220,9 @@ impl WorkerCounters {
         self.icmp_errors_sent += other.icmp_errors_sent;
         self.icmp_errors_suppressed += other.icmp_errors_suppressed;
         self.generate_failed += other.generate_failed;
+        self.handoff_out += other.handoff_out;
+        self.handoff_in += other.handoff_in;
+        self.arp_copies += other.arp_copies;
         for (mine, theirs) in self.drops.iter_mut().zip(&other.drops) {
             *mine += theirs;
         }

@@ -13,6 +13,7 @@
 pub mod counters;
 pub mod dpdk;
 pub mod forward;
+pub mod handoff;
 pub mod lpm;
 pub mod neighbour;
 pub mod node;

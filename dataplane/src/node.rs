@@ -14,6 +14,7 @@ use crate::dpdk::{
     PortStats, spawn_lcore_thread,
 };
 use crate::forward::{Forwarder, PortSetup};
+use crate::handoff::{self, Handoff};
 use crate::neighbour::NeighbourLimits;
 use crate::route::{Ipv4Net, RouteError, RouteTable};
 use crate::wire::MacAddr;
@@ -76,6 +77,9 @@ pub enum NodeError {
     /// A worker thread did not start.
     #[error(transparent)]
     Lcore(#[from] LcoreError),
+    /// The rings between workers could not be created.
+    #[error(transparent)]
+    Ring(#[from] crate::dpdk::RingError),
     /// Nothing to do.
     #[error("invalid node spec: {0}")]
     Spec(String),
@@ -195,12 +199,6 @@ impl Node {
             }
             ports.push((p.name.clone(), port));
         }
-        if spec.workers > 1 {
-            tracing::warn!(
-                workers = spec.workers,
-                "neighbour tables are per worker: each worker resolves next hops on its own"
-            );
-        }
 
         let stop = Arc::new(AtomicBool::new(false));
         let mut node = Node {
@@ -210,9 +208,25 @@ impl Node {
             pool: pool.clone(),
             _eal: eal,
         };
+        let mut handoffs = if spec.workers > 1 {
+            handoff::mesh("ho", spec.workers)?
+        } else {
+            vec![Handoff::default()]
+        };
         for (index, (rx, tx)) in rx_by_worker.into_iter().zip(tx_by_worker).enumerate() {
             let forwarder = Forwarder::new(&setups, routes.clone(), NeighbourLimits::default());
-            let worker = Worker::new(index, forwarder, rx, tx, pool.clone(), spec.polling);
+            let handoff = std::mem::take(handoffs.get_mut(index).ok_or_else(|| {
+                NodeError::Spec("handoff mesh smaller than the worker count".into())
+            })?);
+            let worker = Worker::new(
+                index,
+                forwarder,
+                rx,
+                tx,
+                pool.clone(),
+                spec.polling,
+                handoff,
+            );
             let stop = stop.clone();
             let cpu = spec.cpus.get(index).copied();
             let handle =

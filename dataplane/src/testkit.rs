@@ -102,3 +102,60 @@ pub fn echo_request_frame(h: Hosts) -> Vec<u8> {
     icmp.fill_checksum();
     buf
 }
+
+/// Minimal pcap files (microsecond, Ethernet) for tests that feed `net_pcap` ports.
+pub mod pcap {
+    use std::io::{self, Write};
+    use std::path::Path;
+
+    /// Write `frames` as a pcap file.
+    ///
+    /// # Errors
+    /// I/O errors from creating or writing the file.
+    pub fn write(path: &Path, frames: &[Vec<u8>]) -> io::Result<()> {
+        let mut f = io::BufWriter::new(std::fs::File::create(path)?);
+        // Magic, version 2.4, zone 0, sigfigs 0, snaplen 65535, link type 1 (Ethernet).
+        f.write_all(&0xa1b2_c3d4u32.to_le_bytes())?;
+        f.write_all(&2u16.to_le_bytes())?;
+        f.write_all(&4u16.to_le_bytes())?;
+        for v in [0u32, 0, 65535, 1] {
+            f.write_all(&v.to_le_bytes())?;
+        }
+        for frame in frames {
+            let len = u32::try_from(frame.len()).map_err(io::Error::other)?;
+            for v in [0u32, 0, len, len] {
+                f.write_all(&v.to_le_bytes())?;
+            }
+            f.write_all(frame)?;
+        }
+        f.flush()
+    }
+
+    /// Read every frame of a little-endian pcap file (microsecond or nanosecond stamps: DPDK's
+    /// `net_pcap` writes nanoseconds).
+    ///
+    /// # Errors
+    /// I/O errors, or `InvalidData` for a truncated or foreign file.
+    pub fn read(path: &Path) -> io::Result<Vec<Vec<u8>>> {
+        let data = std::fs::read(path)?;
+        let bad = || io::Error::new(io::ErrorKind::InvalidData, "not a little-endian pcap file");
+        let magic = data.get(..4).ok_or_else(bad)?;
+        if magic != 0xa1b2_c3d4u32.to_le_bytes() && magic != 0xa1b2_3c4du32.to_le_bytes() {
+            return Err(bad());
+        }
+        let mut frames = Vec::new();
+        let mut at = 24;
+        while at < data.len() {
+            let header = data.get(at..at + 16).ok_or_else(bad)?;
+            let caplen =
+                u32::from_le_bytes([header[8], header[9], header[10], header[11]]) as usize;
+            frames.push(
+                data.get(at + 16..at + 16 + caplen)
+                    .ok_or_else(bad)?
+                    .to_vec(),
+            );
+            at += 16 + caplen;
+        }
+        Ok(frames)
+    }
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::counters::{DropReason, WorkerCounters};
 use crate::dpdk::{Mbuf, Mempool, RxBatch, RxQueue, TxQueue};
 use crate::forward::{Forwarder, Output};
+use crate::handoff::Handoff;
 use crate::time::{Instant, MonotonicClock};
 
 /// How a worker waits when there is no traffic.
@@ -76,6 +77,9 @@ pub struct Worker {
     tx: Vec<TxQueue>,
     pool: Arc<Mempool>,
     polling: Polling,
+    handoff: Handoff,
+    /// DPDK port id → port index, for packets handed over by other workers.
+    port_index: Vec<Option<usize>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -87,7 +91,8 @@ impl std::fmt::Debug for Worker {
 }
 
 impl Worker {
-    /// A worker over one RX and one TX queue per port, both indexed by port index.
+    /// A worker over one RX and one TX queue per port, both indexed by port index, linked to
+    /// the other workers by `handoff`.
     pub fn new(
         index: usize,
         forwarder: Forwarder<Mbuf>,
@@ -95,7 +100,18 @@ impl Worker {
         tx: Vec<TxQueue>,
         pool: Arc<Mempool>,
         polling: Polling,
+        handoff: Handoff,
     ) -> Self {
+        let mut port_index = Vec::new();
+        for (index, q) in rx.iter().enumerate() {
+            let id = usize::from(q.port().id());
+            if port_index.len() <= id {
+                port_index.resize(id + 1, None);
+            }
+            if let Some(slot) = port_index.get_mut(id) {
+                *slot = Some(index);
+            }
+        }
         Worker {
             index,
             forwarder,
@@ -103,6 +119,8 @@ impl Worker {
             tx,
             pool,
             polling,
+            handoff,
+            port_index,
         }
     }
 
@@ -119,13 +137,32 @@ impl Worker {
             for (port, rxq) in self.rx.iter_mut().enumerate() {
                 received += rxq.recv(&mut batch);
                 for mbuf in batch.by_ref() {
+                    let counters = self.forwarder.counters_mut();
                     if mbuf.is_chained() {
-                        self.forwarder.counters_mut().drop(DropReason::MultiSegment);
+                        counters.drop(DropReason::MultiSegment);
                         continue;
                     }
-                    self.forwarder.process(now, port, mbuf, &mut out);
+                    if let Some(mbuf) = self.handoff.steer(mbuf, &self.pool, counters) {
+                        self.forwarder.process(now, port, mbuf, &mut out);
+                    }
                 }
             }
+            let (forwarder, port_index) = (&mut self.forwarder, &self.port_index);
+            let index_of = |m: &Mbuf| port_index.get(usize::from(m.port())).copied().flatten();
+            received += self.handoff.recv_flows(&mut batch, |mbuf| {
+                forwarder.counters_mut().handoff_in += 1;
+                match index_of(&mbuf) {
+                    Some(port) => forwarder.process(now, port, mbuf, &mut out),
+                    None => out.free.push(mbuf),
+                }
+            });
+            received += self
+                .handoff
+                .recv_arp(&mut batch, |mbuf| match index_of(&mbuf) {
+                    Some(port) => forwarder.learn_arp(now, port, mbuf, &mut out),
+                    None => out.free.push(mbuf),
+                });
+            self.handoff.flush(self.forwarder.counters_mut());
             if now.since(last_tick) >= TICK {
                 self.forwarder.tick(now, &mut out);
                 last_tick = now;

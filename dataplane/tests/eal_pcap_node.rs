@@ -3,14 +3,13 @@
 //! One test per file: EAL starts once per process.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rampart_dataplane::dpdk::{EalOptions, dpdk_version};
 use rampart_dataplane::route::Ipv4Net;
-use rampart_dataplane::testkit::{Hosts, arp_frame, echo_request_frame, udp_frame};
+use rampart_dataplane::testkit::{Hosts, arp_frame, echo_request_frame, pcap, udp_frame};
 use rampart_dataplane::wire::{
     ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetFrame, Icmpv4Packet, Ipv4Packet, MacAddr,
 };
@@ -24,37 +23,11 @@ const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 10);
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 20);
 
 fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
-    let mut f = std::fs::File::create(path).unwrap();
-    // Global header: magic, v2.4, tz 0, sigfigs 0, snaplen 65535, Ethernet.
-    let mut hdr = Vec::new();
-    hdr.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
-    hdr.extend_from_slice(&2u16.to_le_bytes());
-    hdr.extend_from_slice(&4u16.to_le_bytes());
-    for v in [0u32, 0, 65535, 1] {
-        hdr.extend_from_slice(&v.to_le_bytes());
-    }
-    f.write_all(&hdr).unwrap();
-    for frame in frames {
-        let len = frame.len() as u32;
-        for v in [0u32, 0, len, len] {
-            f.write_all(&v.to_le_bytes()).unwrap();
-        }
-        f.write_all(frame).unwrap();
-    }
+    pcap::write(path, frames).unwrap();
 }
 
 fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    let data = std::fs::read(path).unwrap();
-    assert!(data.len() >= 24, "{} has no pcap header", path.display());
-    let mut frames = Vec::new();
-    let mut at = 24;
-    while at + 16 <= data.len() {
-        let caplen = u32::from_le_bytes(data[at + 8..at + 12].try_into().unwrap()) as usize;
-        at += 16;
-        frames.push(data[at..at + caplen].to_vec());
-        at += caplen;
-    }
-    frames
+    pcap::read(path).unwrap()
 }
 
 fn ethertype(frame: &[u8]) -> EtherType {

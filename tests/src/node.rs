@@ -32,6 +32,12 @@ pub fn rampart_binary() -> Result<PathBuf> {
 /// config.xml for `fw` as the single router between the lab's LAN and WAN: its LAN and WAN
 /// ports are the namespace's `lan`/`wan` veths opened with `net_af_packet`.
 pub fn single_node_config(lab: &Lab, fw: Host) -> String {
+    single_node_config_with_workers(lab, fw, 1)
+}
+
+/// As [`single_node_config`], with `workers` workers (each af_packet port gets as many queue
+/// pairs).
+pub fn single_node_config_with_workers(lab: &Lab, fw: Host, workers: usize) -> String {
     let a = lab.addressing();
     let (lan, wan) = (
         lab.fw_iface(fw, Segment::Lan),
@@ -64,15 +70,15 @@ pub fn single_node_config(lab: &Lab, fw: Host) -> String {
 	<gateways></gateways>
 	<staticroutes></staticroutes>
 	<rampart>
-		<workers>1</workers>
+		<workers>{workers}</workers>
 		<polling>adaptive</polling>
 		<port>
 			<if>lan0</if>
-			<devargs>net_af_packet0,iface={lan}</devargs>
+			<devargs>net_af_packet0,iface={lan},qpairs={workers}</devargs>
 		</port>
 		<port>
 			<if>wan0</if>
-			<devargs>net_af_packet1,iface={wan}</devargs>
+			<devargs>net_af_packet1,iface={wan},qpairs={workers}</devargs>
 		</port>
 	</rampart>
 </pfsense>

@@ -106,7 +106,10 @@ fn readme_config_example_is_valid() {
     let start = readme.find("```xml\n").expect("README has an xml example") + "```xml\n".len();
     let end = start + readme[start..].find("```").unwrap();
     let example = write("readme.xml", &readme[start..end]);
-    let (code, out, err) = run("rampart", &["--check", "--config", example.to_str().unwrap()]);
+    let (code, out, err) = run(
+        "rampart",
+        &["--check", "--config", example.to_str().unwrap()],
+    );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("valid (2 ports, 1 routes"), "{out}");
 }

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use rampart_tests::node::{rampart_binary, single_node_config, start_node};
+use rampart_tests::node::{
+    rampart_binary, single_node_config, single_node_config_with_workers, start_node,
+};
 use rampart_tests::{Host, Lab, StreamsConfig, ping, tcp_streams, tcp_transfer};
 
 #[test]
@@ -88,5 +90,39 @@ fn rampart_routes_ping_and_tcp_between_namespaces() {
         "forwarded only {forwarded}:\n{log}"
     );
     assert!(log.contains("echo_replies 3"), "{log}");
+    lab.teardown().unwrap();
+}
+
+/// Two workers on two af_packet queue pairs: the kernel spreads flows over the queues, rampart
+/// hands each packet to the worker that owns its flow, and everything still arrives.
+#[test]
+fn two_workers_forward_every_stream() {
+    let binary = rampart_binary().unwrap();
+    let lab = Lab::single_node().unwrap();
+    let a = lab.addressing().clone();
+    let config = single_node_config_with_workers(&lab, Host::Fw1, 2);
+    let node = start_node(&lab, Host::Fw1, &binary, &config).unwrap();
+    let through = ping(&lab, Host::Client, a.server, 3, Duration::from_secs(10)).unwrap();
+    assert!(
+        through.received >= 2,
+        "server answered {}/3 pings",
+        through.received
+    );
+    let many = tcp_streams(
+        &lab,
+        Host::Client,
+        Host::Server,
+        a.server,
+        5203,
+        &StreamsConfig {
+            streams: 32,
+            bytes_per_stream: 256 << 10,
+            timeout: Duration::from_secs(60),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", node.process.log()));
+    assert!(many.all_ok(), "{:?}\n{}", many.errors, node.process.log());
+    let log = node.stop().unwrap();
+    assert!(log.contains("with 2 worker(s)"), "{log}");
     lab.teardown().unwrap();
 }

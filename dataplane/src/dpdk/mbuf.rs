@@ -95,6 +95,13 @@ impl Mbuf {
         self.mbuf().port
     }
 
+    /// Record the port a packet belongs to (for copies made by software).
+    #[inline]
+    pub fn set_port(&mut self, port: u16) {
+        // SAFETY: we own the mbuf exclusively (&mut self); `port` is a plain integer field.
+        unsafe { self.raw.as_mut().port = port };
+    }
+
     /// The RSS hash the NIC computed (0 where the driver sets none).
     #[inline]
     pub fn rss_hash(&self) -> u32 {

@@ -15,22 +15,40 @@ const ARP_FRAME_LEN: usize = 14 + 28;
 const MIN_FRAME_LEN: usize = 60;
 
 impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
-    pub(super) fn arp(&mut self, now: Instant, rx_port: usize, mut pkt: P, out: &mut Output<P>) {
+    /// Learn from an ARP frame that another worker received and answers: update this worker's
+    /// neighbour table (releasing packets that waited for it), never reply. The frame is freed.
+    pub fn learn_arp(&mut self, now: Instant, rx_port: usize, pkt: P, out: &mut Output<P>) {
+        self.arp_inner(now, rx_port, pkt, out, false);
+    }
+
+    pub(super) fn arp(&mut self, now: Instant, rx_port: usize, pkt: P, out: &mut Output<P>) {
+        self.arp_inner(now, rx_port, pkt, out, true);
+    }
+
+    fn arp_inner(
+        &mut self,
+        now: Instant,
+        rx_port: usize,
+        mut pkt: P,
+        out: &mut Output<P>,
+        answer: bool,
+    ) {
         let parsed = pkt
             .as_ref()
             .get(ETH_LEN..)
             .ok_or(WireError::Truncated)
             .and_then(ArpPacket::new_checked)
             .and_then(|p| ArpRepr::parse(&p));
-        let repr = match parsed {
-            Ok(repr) => repr,
-            Err(WireError::Unsupported) => {
+        let our = self.ports.get(rx_port).map(|p| (p.mac, p.addr));
+        let (repr, our_mac, our_ip) = match (parsed, our) {
+            (Ok(repr), Some((mac, Some(ip)))) => (repr, mac, ip),
+            // Copies are counted by the worker that received the original.
+            _ if !answer => return out.free.push(pkt),
+            (Err(WireError::Unsupported), _) => {
                 return self.discard(pkt, DropReason::ArpUnsupported, out);
             }
-            Err(_) => return self.discard(pkt, DropReason::ArpMalformed, out),
-        };
-        let Some((our_mac, Some(our_ip))) = self.ports.get(rx_port).map(|p| (p.mac, p.addr)) else {
-            return self.discard(pkt, DropReason::ArpNotForUs, out);
+            (Err(_), _) => return self.discard(pkt, DropReason::ArpMalformed, out),
+            (Ok(_), _) => return self.discard(pkt, DropReason::ArpNotForUs, out),
         };
         let sender_ip = repr.source_protocol_addr;
         // Probes (sender 0.0.0.0) and conflicting claims of our own address teach nothing.
@@ -53,6 +71,11 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
                 for_us,
                 &mut sink,
             );
+        }
+        if !answer {
+            // A copy: the worker that received the original counts and answers it.
+            out.free.push(pkt);
+            return;
         }
         if !for_us {
             return self.discard(pkt, DropReason::ArpNotForUs, out);

@@ -523,3 +523,36 @@ proptest! {
         prop_assert_eq!(ip.ttl(), ttl - 1);
     }
 }
+
+#[test]
+fn arp_copies_teach_without_answering() {
+    let mut f = forwarder();
+    // This worker holds a packet for the server; another worker receives the server's ARP.
+    let _ = run(&mut f, 0, udp(CLIENT_MAC, LAN_MAC, CLIENT, SERVER, 64, 0));
+    f.clear_generated();
+    let mut out = Output::new(2, 32);
+    let request_from_server = arp(
+        ArpOperation::Request,
+        SERVER_MAC,
+        SERVER,
+        MacAddr::ZERO,
+        WAN_IP,
+    );
+    f.learn_arp(NOW, 1, request_from_server, &mut out);
+    assert_eq!(out.tx[1].len(), 1, "the held packet is released");
+    assert_eq!(
+        EthernetFrame::new_checked(&out.tx[1][0][..])
+            .unwrap()
+            .dst_addr(),
+        SERVER_MAC
+    );
+    assert_eq!(out.free.len(), 1, "the copy is freed, not answered");
+    assert_eq!(f.counters().arp_replies_sent, 0);
+    assert_eq!(
+        f.counters().total_drops(),
+        0,
+        "copies are counted where they arrived"
+    );
+    f.learn_arp(NOW, 1, vec![0u8; 20], &mut out);
+    assert_eq!(f.counters().total_drops(), 0);
+}
