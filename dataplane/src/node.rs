@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
+use arc_swap::ArcSwap;
+
 use thiserror::Error;
 
 use crate::counters::WorkerCounters;
@@ -115,6 +117,7 @@ pub struct NodeReport {
 pub struct Node {
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<WorkerCounters>>,
+    published: Vec<Arc<ArcSwap<WorkerCounters>>>,
     ports: Vec<(String, Port)>,
     pool: Arc<Mempool>,
     // Dropped last: EAL cleanup after every DPDK object is gone.
@@ -204,6 +207,7 @@ impl Node {
         let mut node = Node {
             stop: stop.clone(),
             workers: Vec::new(),
+            published: Vec::new(),
             ports,
             pool: pool.clone(),
             _eal: eal,
@@ -227,6 +231,7 @@ impl Node {
                 spec.polling,
                 handoff,
             );
+            node.published.push(worker.published_counters());
             let stop = stop.clone();
             let cpu = spec.cpus.get(index).copied();
             let handle =
@@ -248,6 +253,31 @@ impl Node {
                 stats: port.stats().unwrap_or_default(),
             })
             .collect()
+    }
+
+    /// Every worker's counters as last published (at most `worker::PUBLISH` old), and their
+    /// sum.
+    pub fn counters(&self) -> (WorkerCounters, Vec<WorkerCounters>) {
+        let workers: Vec<WorkerCounters> = self
+            .published
+            .iter()
+            .map(|p| WorkerCounters::clone(&p.load()))
+            .collect();
+        let mut total = WorkerCounters::new(self.ports.len());
+        for w in &workers {
+            total.merge(w);
+        }
+        (total, workers)
+    }
+
+    /// What the node has done so far, while it runs (counters at most `worker::PUBLISH` old).
+    pub fn report(&self) -> NodeReport {
+        let (counters, workers) = self.counters();
+        NodeReport {
+            counters,
+            workers,
+            ports: self.ports(),
+        }
     }
 
     /// Mbufs currently out of the pool.

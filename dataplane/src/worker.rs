@@ -3,6 +3,8 @@
 //! shares is the stop flag, read once per loop.
 
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -29,6 +31,8 @@ pub const MAX_IDLE_SLEEP: Duration = Duration::from_millis(1);
 const SPIN_POLLS: u32 = 256;
 /// Timers (ARP) run this often.
 const TICK: Duration = Duration::from_millis(100);
+/// Counters are published for other threads this often.
+pub const PUBLISH: Duration = Duration::from_millis(250);
 
 /// Sleeps that grow while polls come back empty, and reset on traffic.
 #[derive(Debug)]
@@ -80,6 +84,9 @@ pub struct Worker {
     handoff: Handoff,
     /// DPDK port id → port index, for packets handed over by other workers.
     port_index: Vec<Option<usize>>,
+    /// Where the worker publishes a copy of its counters every [`PUBLISH`], for readers on
+    /// other threads; the packet path never touches it.
+    published: Arc<ArcSwap<WorkerCounters>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -112,6 +119,7 @@ impl Worker {
                 *slot = Some(index);
             }
         }
+        let published = Arc::new(ArcSwap::from_pointee(forwarder.counters().clone()));
         Worker {
             index,
             forwarder,
@@ -121,7 +129,14 @@ impl Worker {
             polling,
             handoff,
             port_index,
+            published,
         }
+    }
+
+    /// The handle through which other threads read this worker's counters (at most
+    /// [`PUBLISH`] old).
+    pub fn published_counters(&self) -> Arc<ArcSwap<WorkerCounters>> {
+        self.published.clone()
     }
 
     /// Poll until `stop` is set; returns the counters.
@@ -131,6 +146,7 @@ impl Worker {
         let mut batch = RxBatch::default();
         let mut backoff = Backoff::new(self.polling);
         let mut last_tick = Instant::ZERO;
+        let mut last_publish = Instant::ZERO;
         while !stop.load(Ordering::Relaxed) {
             let now = clock.now();
             let mut received = 0;
@@ -167,6 +183,11 @@ impl Worker {
                 self.forwarder.tick(now, &mut out);
                 last_tick = now;
             }
+            if now.since(last_publish) >= PUBLISH {
+                self.published
+                    .store(Arc::new(self.forwarder.counters().clone()));
+                last_publish = now;
+            }
             self.flush(&mut out);
             let counters = self.forwarder.counters_mut();
             if received == 0 {
@@ -177,7 +198,9 @@ impl Worker {
                 backoff.busy();
             }
         }
-        self.forwarder.counters().clone()
+        let last = self.forwarder.counters().clone();
+        self.published.store(Arc::new(last.clone()));
+        last
     }
 
     /// Turn generated frames into mbufs, send every TX batch, free the rest.

@@ -144,7 +144,12 @@ fn node_answers_resolves_and_forwards_over_pcap_ports() {
     {
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(200));
+    // Counters are published while running, at most worker::PUBLISH old.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && node.report().counters.forwarded < 1 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(node.report().counters.forwarded, 1, "live counters");
     let report = node.stop();
     eprintln!("{} report: {:?}", dpdk_version(), report.counters);
 

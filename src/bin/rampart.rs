@@ -66,6 +66,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
     }
+    // SIGUSR1 prints the counters without stopping (until the control socket of issue 7).
+    let dump = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, dump.clone())
+        .context("installing signal handlers")?;
     tracing::info!(version = rampart::VERSION, config = %args.config.display(), "starting");
     let node = Node::start(&spec).context("starting the dataplane")?;
     for port in node.ports() {
@@ -81,6 +85,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
     );
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
+        if dump.swap(false, Ordering::Relaxed) {
+            print!("{}", format_report(&node.report()));
+            println!("rampart: counters end");
+        }
     }
     tracing::info!("stopping");
     let report = node.stop();

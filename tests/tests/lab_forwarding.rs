@@ -77,10 +77,22 @@ fn rampart_routes_ping_and_tcp_between_namespaces() {
     .unwrap();
     assert!(many.all_ok(), "{:?}", many.errors);
 
+    // SIGUSR1: the counters while running.
+    let mut node = node;
+    node.process.signal(rampart_tests::Signal::SIGUSR1).unwrap();
+    assert!(
+        rampart_tests::wait_until(Duration::from_secs(5), Duration::from_millis(50), || node
+            .process
+            .log()
+            .contains("rampart: counters end")),
+        "no counters on SIGUSR1:\n{}",
+        node.process.log()
+    );
     let log = node.stop().unwrap();
     let forwarded: u64 = log
         .lines()
-        .find_map(|l| l.strip_prefix("forwarded "))
+        .filter_map(|l| l.strip_prefix("forwarded "))
+        .last() // the report at stop, after the SIGUSR1 one
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no counters in the log:\n{log}"));
