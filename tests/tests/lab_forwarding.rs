@@ -91,8 +91,8 @@ fn rampart_routes_ping_and_tcp_between_namespaces() {
     let log = node.stop().unwrap();
     let forwarded: u64 = log
         .lines()
-        .filter_map(|l| l.strip_prefix("forwarded "))
-        .last() // the report at stop, after the SIGUSR1 one
+        .rev() // the report at stop, after the SIGUSR1 one
+        .find_map(|l| l.strip_prefix("forwarded "))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no counters in the log:\n{log}"));
