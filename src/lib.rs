@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod report;
+pub mod ruleset;
 pub mod setup;
 
 /// Version line: crate version, git revision and the DPDK it was built against.

@@ -635,7 +635,11 @@ fn rampart_settings() {
 fn duplicate_names_in_lists() {
     assert_eq!(
         ha_with(&[("<name>WEB_PORTS</name>", "<name>WEB_SERVERS</name>")]),
-        ["/pfsense/aliases/alias[2]/name: duplicate alias name `WEB_SERVERS`"]
+        [
+            "/pfsense/aliases/alias[2]/name: duplicate alias name `WEB_SERVERS`",
+            // The renamed alias leaves the rule that used it dangling.
+            "/pfsense/filter/rule[3]/destination/port: alias `WEB_PORTS` is not defined in <aliases>"
+        ]
     );
     assert_eq!(
         ha_with(&[("<name>all</name>", "<name>admins</name>")]),

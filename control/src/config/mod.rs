@@ -15,8 +15,8 @@
 //!
 //! 2. **The typed view** ([`Config`]) is read from the tree and validated:
 //!    `<system>` (hostname, domain, users, groups), `<interfaces>`,
-//!    `<gateways>`, `<staticroutes>`, `<virtualip>`, `<hasync>`, `<aliases>`, a
-//!    summary of `<filter>` rules and `<nat>` counts, and rampart's own
+//!    `<gateways>`, `<staticroutes>`, `<virtualip>`, `<hasync>`, `<aliases>`,
+//!    `<filter>` rules (typed, and as a summary) and `<nat>` counts, and rampart's own
 //!    node-local `<rampart>` section (DPDK ports, workers, polling). The typed
 //!    view is never written back: to change the config, edit the tree and
 //!    analyse it again.
@@ -55,6 +55,7 @@
 //! ```
 
 pub mod document;
+pub mod filter;
 pub mod model;
 pub mod net;
 pub mod validate;
@@ -63,6 +64,10 @@ pub mod xml;
 use std::path::{Path, PathBuf};
 
 pub use document::ConfigDocument;
+pub use filter::{
+    Endpoint, EndpointAddr, FilterAction, FilterRule, IcmpType, OtherProtocol, PortSpec, Protocol,
+    RuleDirection, RuleIpProtocol, StateType, TcpFlags,
+};
 pub use model::{
     Alias, FilterRuleSummary, Gateway, GatewayAddress, Gateways, Group, HaSync, Interface,
     IpProtocol, Ipv4Mode, Ipv6Mode, NatSummary, NodeSettings, Polling, PortConfig, RouteNetwork,
@@ -92,8 +97,11 @@ pub struct Config {
     pub hasync: Option<HaSync>,
     /// `<aliases>`.
     pub aliases: Vec<Alias>,
-    /// `<filter>` rules, in evaluation order.
+    /// `<filter>` rules, in document order, as listed by the GUI.
     pub filter_rules: Vec<FilterRuleSummary>,
+    /// `<filter>` rules, typed, in document order (rules with a problem are
+    /// left out; see [`filter`]). pfSense evaluates floating rules first.
+    pub filter: Vec<FilterRule>,
     /// `<nat>` counts.
     pub nat: NatSummary,
     /// `<rampart>`: this node's dataplane settings, if present.
@@ -147,6 +155,7 @@ impl Config {
             hasync: s.hasync,
             aliases: s.aliases,
             filter_rules: s.filter_rules,
+            filter: s.filter,
             nat: s.nat,
             rampart: s.rampart,
         };

@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use super::document::ConfigDocument;
+use super::filter::{self, FilterRule};
 use super::model::{
     Alias, FilterRuleSummary, Gateway, GatewayAddress, Gateways, Group, HaSync, Interface,
     IpProtocol, Ipv4Mode, Ipv6Mode, NatSummary, NodeSettings, Polling, PortConfig, RouteNetwork,
@@ -156,6 +157,9 @@ pub enum ConfigErrorKind {
         /// The interface's address/prefix.
         subnet: Ipv4Cidr,
     },
+    /// An alias name that `<aliases>` does not define.
+    #[error("alias `{0}` is not defined in <aliases>")]
+    UnknownAlias(String),
 }
 
 /// One validation problem: where (an element path such as
@@ -199,6 +203,7 @@ pub(crate) struct Sections {
     pub hasync: Option<HaSync>,
     pub aliases: Vec<Alias>,
     pub filter_rules: Vec<FilterRuleSummary>,
+    pub filter: Vec<FilterRule>,
     pub nat: NatSummary,
     pub rampart: Option<NodeSettings>,
 }
@@ -248,25 +253,28 @@ impl Ctx {
 }
 
 /// Child text with surrounding spaces removed (for values parsed into types).
-fn text<'a>(el: &'a Element, name: &str) -> &'a str {
+pub(super) fn text<'a>(el: &'a Element, name: &str) -> &'a str {
     el.child_text(name).unwrap_or("").trim()
 }
 
 /// Non-empty trimmed child text.
-fn opt_text(el: &Element, name: &str) -> Option<String> {
+pub(super) fn opt_text(el: &Element, name: &str) -> Option<String> {
     Some(text(el, name))
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
 }
 
 /// Raw child text (descriptions keep their spaces).
-fn raw_text(el: &Element, name: &str) -> String {
+pub(super) fn raw_text(el: &Element, name: &str) -> String {
     el.child_text(name).unwrap_or("").to_owned()
 }
 
 /// Non-empty children called `name`, with their 1-based index among all
 /// same-named siblings (empty listtag entries are dropped, as pfSense does).
-fn items<'a>(el: &'a Element, name: &'a str) -> impl Iterator<Item = (usize, &'a Element)> + 'a {
+pub(super) fn items<'a>(
+    el: &'a Element,
+    name: &'a str,
+) -> impl Iterator<Item = (usize, &'a Element)> + 'a {
     el.children_named(name)
         .enumerate()
         .filter(|(_, e)| !e.is_empty())
@@ -305,6 +313,11 @@ pub(crate) fn analyze(doc: &ConfigDocument) -> (Sections, Vec<ConfigError>) {
     let virtual_ips = virtual_ips(&mut ctx, root, &interfaces);
     let hasync = hasync(&mut ctx, root, &interfaces);
     let filter_rules = filter_rules(root);
+    let refs = filter::Refs {
+        interfaces: root.child("interfaces").map(|_| interfaces.as_slice()),
+        aliases: &aliases,
+    };
+    let filter = filter::analyze(root, &refs, &mut ctx.errors);
     let nat = nat(root);
     let rampart = rampart(&mut ctx, root, &interfaces);
 
@@ -317,6 +330,7 @@ pub(crate) fn analyze(doc: &ConfigDocument) -> (Sections, Vec<ConfigError>) {
         hasync,
         aliases,
         filter_rules,
+        filter,
         nat,
         rampart,
     };
