@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rampart_tests::lab::{list_netns, list_root_links, prefix_for};
 use rampart_tests::{
     Host, Lab, Segment, StreamsConfig, iperf3_transfer, ping, require_root_and_tools, sweep_stale,
-    tcp_streams, tcp_transfer,
+    tcp_streams, tcp_transfer, wait_until,
 };
 
 /// The tests count and sweep namespaces; run them one at a time.
@@ -287,6 +287,15 @@ fn sweep_removes_only_dead_runs() {
         .args(["netns", "exec", &stale_fw, "sleep", "60"])
         .spawn()
         .unwrap();
+    // `ip netns exec` enters the namespace asynchronously: wait until the process is inside,
+    // or the sweep may run before there is anything to kill.
+    let inside = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+        Command::new("ip")
+            .args(["netns", "pids", &stale_fw])
+            .output()
+            .is_ok_and(|o| !o.stdout.trim_ascii().is_empty())
+    });
+    assert!(inside, "the fake daemon never appeared in {stale_fw}");
     let dpdk_dir = std::path::Path::new("/var/run/dpdk").join(format!("{stale}-fw1"));
     std::fs::create_dir_all(&dpdk_dir).unwrap();
     std::fs::write(dpdk_dir.join("config"), b"x").unwrap();
