@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rampart_control::config::{
-    Config, Endpoint, EndpointAddr, FilterAction, FilterRule, Ipv4Cidr, Ipv6Cidr, PortSpec,
+    Alias, Config, Endpoint, EndpointAddr, FilterAction, FilterRule, Ipv4Cidr, Ipv6Cidr, PortSpec,
     Protocol, RuleDirection as CfgDirection, RuleIpProtocol, StateType as CfgStateType, TcpFlags,
     VipMode,
 };
@@ -530,6 +530,41 @@ impl<'a> Resolver<'a> {
         Ok(())
     }
 
+    /// The alias `name`, if it exists and its type is one of `accepted`; URL aliases are refused
+    /// as unsupported (they need downloads), other types as the wrong kind for this place.
+    fn typed_alias(
+        &self,
+        name: &str,
+        path: &str,
+        accepted: &[&str],
+        expected: &'static str,
+    ) -> Result<&Alias, RulesetError> {
+        let alias = self
+            .config
+            .alias(name)
+            .ok_or_else(|| RulesetError::UnknownAlias {
+                path: path.to_owned(),
+                alias: name.to_owned(),
+            })?;
+        let kind = alias.alias_type.as_str();
+        if accepted.contains(&kind) {
+            return Ok(alias);
+        }
+        if matches!(kind, "url" | "urltable" | "url_ports" | "urltable_ports") {
+            return Err(RulesetError::UnsupportedAlias {
+                path: path.to_owned(),
+                alias: name.to_owned(),
+                kind: kind.to_owned(),
+            });
+        }
+        Err(RulesetError::WrongAliasType {
+            path: path.to_owned(),
+            alias: name.to_owned(),
+            kind: kind.to_owned(),
+            expected,
+        })
+    }
+
     /// Expands a host/network alias (recursively) into `out`.
     fn expand_addresses(
         &self,
@@ -539,31 +574,12 @@ impl<'a> Resolver<'a> {
         out: &mut Nets,
     ) -> Result<(), RulesetError> {
         self.alias_chain_check(name, path, chain)?;
-        let alias = self
-            .config
-            .alias(name)
-            .ok_or_else(|| RulesetError::UnknownAlias {
-                path: path.to_owned(),
-                alias: name.to_owned(),
-            })?;
-        match alias.alias_type.as_str() {
-            "host" | "network" | "" => {}
-            kind @ ("url" | "urltable" | "url_ports" | "urltable_ports") => {
-                return Err(RulesetError::UnsupportedAlias {
-                    path: path.to_owned(),
-                    alias: name.to_owned(),
-                    kind: kind.to_owned(),
-                });
-            }
-            kind => {
-                return Err(RulesetError::WrongAliasType {
-                    path: path.to_owned(),
-                    alias: name.to_owned(),
-                    kind: kind.to_owned(),
-                    expected: "a host or network alias",
-                });
-            }
-        }
+        let alias = self.typed_alias(
+            name,
+            path,
+            &["host", "network", ""],
+            "a host or network alias",
+        )?;
         chain.push(name.to_owned());
         for member in &alias.addresses {
             let bad = |reason| RulesetError::BadAliasMember {
@@ -630,31 +646,7 @@ impl<'a> Resolver<'a> {
         out: &mut Vec<PortRange>,
     ) -> Result<(), RulesetError> {
         self.alias_chain_check(name, path, chain)?;
-        let alias = self
-            .config
-            .alias(name)
-            .ok_or_else(|| RulesetError::UnknownAlias {
-                path: path.to_owned(),
-                alias: name.to_owned(),
-            })?;
-        match alias.alias_type.as_str() {
-            "port" => {}
-            kind @ ("url_ports" | "urltable_ports" | "url" | "urltable") => {
-                return Err(RulesetError::UnsupportedAlias {
-                    path: path.to_owned(),
-                    alias: name.to_owned(),
-                    kind: kind.to_owned(),
-                });
-            }
-            kind => {
-                return Err(RulesetError::WrongAliasType {
-                    path: path.to_owned(),
-                    alias: name.to_owned(),
-                    kind: kind.to_owned(),
-                    expected: "a port alias",
-                });
-            }
-        }
+        let alias = self.typed_alias(name, path, &["port"], "a port alias")?;
         chain.push(name.to_owned());
         for member in &alias.addresses {
             let port = |s: &str| s.trim().parse::<u16>().ok();
