@@ -195,6 +195,35 @@ fn bench_state(c: &mut Criterion) {
         });
     }
 
+    // NAT: outbound states whose wire and stack keys differ; probes on either side, either way.
+    {
+        let mut t = StateTable::new(STATES, 1, 0);
+        let mut rng = Rng(11);
+        let mut keys = Vec::with_capacity(2 * STATES);
+        while keys.len() < 2 * STATES {
+            let stack = rng.key(IpProtocol::UDP);
+            let mut wire = stack;
+            wire.src = Ipv4Addr::new(192, 0, 2, (rng.next() % 250) as u8 + 1).into();
+            wire.src_port = (rng.next() as u16) | 1024;
+            let mut new = NewState::new(wire, PfDirection::Out);
+            new.stack = stack;
+            if t.insert(Instant::ZERO, new).is_ok() {
+                keys.push(wire);
+                keys.push(stack);
+            }
+        }
+        let probes = probes(&keys);
+        let mut out = vec![None; BATCH];
+        let mut at = 0;
+        group.bench_function("hit_1M_nat_burst32", |b| {
+            b.iter(|| {
+                t.lookup_burst(black_box(&probes[at..at + BATCH]), &mut out);
+                at = (at + BATCH) % (probes.len() - BATCH);
+                assert!(out.iter().all(Option::is_some));
+            })
+        });
+    }
+
     // Compute cost alone: the same burst path on a table small enough to stay in cache.
     {
         let mut t = StateTable::new(8192, 1, 0);

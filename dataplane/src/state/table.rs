@@ -44,10 +44,11 @@ pub struct Match {
 /// Keys, ids and timing are read-only outside the table (the index and the wheel depend on
 /// them); peers, counters, rule, interface, log and flags are the caller's to change through
 /// [`StateTable::get_mut`] (the sync core's merge, for one).
-// Laid out by hand (208 bytes; the slot header adds 16): the slot's first cache line holds
-// what a lookup reads (generation, direction, wire key), the second what every tracked packet
-// changes (peers, packet counters, last activity), the third the byte counters and sync
-// bookkeeping; identity, creation and the stack key fill the rest.
+// Laid out by hand (216 bytes; the slot header adds 16): the slot's first cache line holds
+// what a lookup on the wire key reads (generation, direction, wire key), the second what every
+// tracked packet changes (peers, packet counters, last activity), the third the byte counters,
+// sync bookkeeping, identity and creation, the fourth the stack key (what a lookup on the
+// stack key reads besides the generation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
 pub struct State {
@@ -76,6 +77,7 @@ pub struct State {
     pub rule: u32,
     id: u64,
     creation: Instant,
+    _line: u64,
     stack: StateKey,
 }
 
@@ -93,6 +95,7 @@ impl State {
         rule: NO_RULE,
         id: 0,
         creation: Instant::ZERO,
+        _line: 0,
         last_activity: Instant::ZERO,
         last_event: Instant::ZERO,
         packets: [0; 2],
@@ -626,19 +629,21 @@ impl StateTable {
                 *entry = Entry(v);
             }
         }
-        // 4. Every candidate's slot: its generation, in the line that also holds the wire key.
-        let mut generations = [0u32; BURST];
-        for (entry, g) in found.iter().zip(generations.iter_mut()).take(n) {
-            *g = self
-                .slots
-                .get(entry.slot() as usize)
-                .map_or(0, |s| s.generation);
+        // 4. Every candidate's slot: its generation, folded with a port of the matched key,
+        //    which brings in the slot's first line and the line of that key (the same line
+        //    for the wire key). Vacant slots are read too; step 5 sorts them out.
+        let mut seen = [0u32; BURST];
+        for (entry, seen) in found.iter().zip(seen.iter_mut()).take(n) {
+            *seen = self.slots.get(entry.slot() as usize).map_or(0, |s| {
+                let [port, _] = s.state.key(entry.side()).port;
+                s.generation ^ u32::from(port)
+            });
         }
         // 5. Confirmations. A false tag match (15 bits) falls back to the full probe.
-        for (((key, entry), generation), out) in keys
+        for (((key, entry), seen), out) in keys
             .iter()
             .zip(&found)
-            .zip(&generations)
+            .zip(&seen)
             .zip(out.iter_mut())
             .take(n)
         {
@@ -646,7 +651,7 @@ impl StateTable {
                 *out = None;
             } else if let Some(m) = self
                 .peek(*entry)
-                .filter(|p| p.generation == *generation)
+                .filter(|p| p.generation ^ u32::from(p.key.port[0]) == *seen)
                 .and_then(|p| p.confirm(*entry, key))
             {
                 *out = Some(m);
@@ -730,6 +735,7 @@ impl StateTable {
             bytes: [u64::from(new.len), 0],
             id: 0,
             creation: now,
+            _line: 0,
             last_activity: now,
             last_event: now,
             creatorid: self.creatorid,
@@ -788,6 +794,7 @@ impl StateTable {
             bytes: snap.bytes,
             id: snap.id,
             creation: snap.creation,
+            _line: 0,
             last_activity: snap.last_activity,
             last_event: now,
             creatorid: snap.creatorid,

@@ -624,7 +624,7 @@ fn test_memory_budget_for_a_million_states() {
 #[test]
 fn test_slot_layout() {
     use std::mem::{align_of, offset_of, size_of};
-    assert_eq!(size_of::<State>(), 208);
+    assert_eq!(size_of::<State>(), 216);
     assert_eq!(size_of::<Slot>(), 256);
     assert_eq!(align_of::<Slot>(), 64);
     let base = offset_of!(Slot, state);
@@ -640,4 +640,7 @@ fn test_slot_layout() {
     ] {
         assert!(base + off >= 64 && base + off + len <= 128, "{off}");
     }
+    // Line 3: the stack key, whole.
+    let stack = base + offset_of!(State, stack);
+    assert!(stack >= 192 && stack + size_of::<StateKey>() <= 256);
 }
