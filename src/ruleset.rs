@@ -336,7 +336,7 @@ impl<'a> Resolver<'a> {
         let dst = self.addr(&rule.destination, &format!("{path}/destination"))?;
         let (v4, v6) = (rule.ip_protocol.has_v4(), rule.ip_protocol.has_v6());
         let reaches = |fam_v6: bool| {
-            (if fam_v6 { v6 } else { v4 }) && allows(&src, fam_v6) && allows(&dst, fam_v6)
+            (if fam_v6 { v6 } else { v4 }) && src.allows(fam_v6) && dst.allows(fam_v6)
         };
         if !reaches(false) && !reaches(true) {
             return Ok(Err(
@@ -762,20 +762,6 @@ impl<'a> Resolver<'a> {
                 Some(IpAddr::V4(a)) => nets.v4.extend(Ipv4Net::new(a, 32).ok()),
                 Some(IpAddr::V6(a)) => nets.v6.extend(Ipv6Net::new(a, 128).ok()),
                 None => {}
-            }
-        }
-    }
-}
-
-/// Whether an address spec can match a family at all.
-fn allows(spec: &AddrSpec, v6: bool) -> bool {
-    match spec {
-        AddrSpec::Any => true,
-        AddrSpec::Nets { v4, v6: n6, .. } => {
-            if v6 {
-                n6.is_some()
-            } else {
-                v4.is_some()
             }
         }
     }

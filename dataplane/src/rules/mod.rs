@@ -298,7 +298,7 @@ impl AddrSpec {
     }
 
     /// Whether the spec can match packets of this family at all.
-    fn allows(&self, v6: bool) -> bool {
+    pub fn allows(&self, v6: bool) -> bool {
         match self {
             AddrSpec::Any => true,
             AddrSpec::Nets { v4, v6: n6, .. } => {
