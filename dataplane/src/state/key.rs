@@ -253,22 +253,12 @@ impl StateKey {
         }
     }
 
-    /// Whether a packet of flow `k` (either way) belongs to this key; if so, the pf index of
-    /// the packet's source.
+    /// The key a packet of flow `k` crossing its interface `dir` is looked up by: pf builds
+    /// it the same way (`pf_test_state_*`: in, the source at index 0; out, at index 1), so a
+    /// packet matches a state key when this equals it.
     #[inline]
-    pub(crate) fn match_packet(&self, k: &PacketKey) -> Option<usize> {
-        if self.af != k.af || self.proto != k.proto {
-            return None;
-        }
-        let [a0, a1] = &self.addr;
-        let [p0, p1] = self.port;
-        if p0 == k.src_port && p1 == k.dst_port && *a0 == k.src && *a1 == k.dst {
-            Some(0)
-        } else if p1 == k.src_port && p0 == k.dst_port && *a1 == k.src && *a0 == k.dst {
-            Some(1)
-        } else {
-            None
-        }
+    pub fn lookup(k: &PacketKey, dir: PfDirection) -> StateKey {
+        StateKey::from_packet(k, dir)
     }
 }
 
@@ -298,24 +288,19 @@ impl KeyHasher {
         KeyHasher { seeds }
     }
 
-    /// Hash of the flow `k`, the same for both directions: the two endpoints are hashed in a
-    /// fixed order (any total order does; native-endian integers compare in two instructions).
+    /// Hash of the state key `k` in pf's layout. Not symmetric: pf tells a packet's way
+    /// through an interface by the order of the endpoints, and so does the index.
     #[inline]
-    pub(crate) fn hash(&self, k: &PacketKey) -> u64 {
+    pub(crate) fn hash(&self, k: &StateKey) -> u64 {
         let [k0, k1, k2, k3, k4] = self.seeds;
-        let src = u128::from_ne_bytes(k.src.0);
-        let dst = u128::from_ne_bytes(k.dst.0);
-        let (lo, lo_port, hi, hi_port) = if (src, k.src_port) > (dst, k.dst_port) {
-            (dst, k.dst_port, src, k.src_port)
-        } else {
-            (src, k.src_port, dst, k.dst_port)
-        };
-        let rest = (u64::from(lo_port) << 48)
-            | (u64::from(hi_port) << 32)
+        let a0 = u128::from_ne_bytes(k.addr[0].0);
+        let a1 = u128::from_ne_bytes(k.addr[1].0);
+        let rest = (u64::from(k.port[0]) << 48)
+            | (u64::from(k.port[1]) << 32)
             | (u64::from(k.proto.0) << 8)
             | u64::from(k.af as u8);
-        let a = fold_mul((lo as u64) ^ k0, (hi as u64) ^ k1);
-        let b = fold_mul(((lo >> 64) as u64) ^ k2, ((hi >> 64) as u64) ^ k3);
+        let a = fold_mul((a0 as u64) ^ k0, (a1 as u64) ^ k1);
+        let b = fold_mul(((a0 >> 64) as u64) ^ k2, ((a1 >> 64) as u64) ^ k3);
         fold_mul(a ^ rest, b ^ k4)
     }
 
@@ -366,24 +351,25 @@ mod tests {
     }
 
     #[test]
-    fn test_hash_and_match_are_direction_free() {
+    fn test_lookup_keys_follow_pf() {
         let k = tcp([10, 0, 0, 1], 1234, [192, 0, 2, 1], 80);
         let h = KeyHasher::random();
-        assert_eq!(h.hash(&k), h.hash(&k.reversed()));
-        let sk = StateKey::from_packet(&k, PfDirection::Out);
-        // An outbound state: the packet's source is index 1, the reply's index 0.
-        assert_eq!(sk.match_packet(&k), Some(1));
-        assert_eq!(sk.match_packet(&k.reversed()), Some(0));
-        // Different port, protocol or family: no match.
-        let other = tcp([10, 0, 0, 1], 1235, [192, 0, 2, 1], 80);
-        assert_eq!(sk.match_packet(&other), None);
+        // An inbound state is found by its packets in and its replies out, not the other way.
+        let state = StateKey::from_packet(&k, PfDirection::In);
+        assert_eq!(StateKey::lookup(&k, PfDirection::In), state);
+        assert_eq!(StateKey::lookup(&k.reversed(), PfDirection::Out), state);
+        assert_ne!(StateKey::lookup(&k, PfDirection::Out), state);
+        assert_ne!(StateKey::lookup(&k.reversed(), PfDirection::In), state);
+        assert_ne!(
+            h.hash(&StateKey::lookup(&k, PfDirection::In)),
+            h.hash(&StateKey::lookup(&k, PfDirection::Out))
+        );
         let mut udp = k;
         udp.proto = IpProtocol::UDP;
-        assert_eq!(sk.match_packet(&udp), None);
-        assert_ne!(h.hash(&udp), h.hash(&k));
-        let mut v6 = k;
-        v6.af = Af::Inet6;
-        assert_eq!(sk.match_packet(&v6), None);
+        assert_ne!(
+            h.hash(&StateKey::lookup(&udp, PfDirection::In)),
+            h.hash(&state)
+        );
     }
 
     #[test]
@@ -401,7 +387,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for port in 0..10_000u16 {
             let k = tcp([10, 0, 0, 1], port, [192, 0, 2, 1], 80);
-            seen.insert(h.hash(&k) >> 49); // the index's tag bits
+            seen.insert(h.hash(&StateKey::from_packet(&k, PfDirection::In)) >> 49); // the index's tag bits
             assert!(seen.len() > 1 || port < 100);
         }
         assert!(seen.len() > 100);

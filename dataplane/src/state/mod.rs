@@ -16,14 +16,18 @@
 //!
 //! # Lookup
 //!
-//! [`StateTable::lookup`] takes a packet's flow ([`PacketKey`], from [`classify_ipv4`] /
-//! [`classify_ipv6`]) and finds the state whether the packet travels like the creating packet
-//! or the other way, and whether it carries the wire or the stack key. The index hashes keys
-//! with their endpoints in a fixed order and stores `slot × side`, so this is **one** probe of
-//! the index (one 64-byte line, usually) plus a read of the slot's first line. Each state has
-//! one index entry, two when its keys differ. Two states cannot share a key: an insert that
-//! collides is refused, except over a closed TCP state (both peers ≥ FIN_WAIT_2), which pf
-//! retires in favour of the new one.
+//! As in pf, a packet is looked up by its flow ([`PacketKey`], from [`classify_ipv4`] /
+//! [`classify_ipv6`]) **and the way it crosses its interface**: [`StateTable::lookup`] builds
+//! pf's lookup key ([`StateKey::lookup`]: the source first inbound, second outbound) and
+//! matches it against wire keys for inbound packets and stack keys for outbound ones
+//! (a state whose keys are equal matches both ways). A state created inbound thus matches
+//! its own packets inbound and their replies outbound; a forwarded packet, filtered inbound
+//! on one port and outbound on another, meets two states (pf's `pfctl -ss` shows both), the
+//! outbound one carrying any source NAT. [`Match::direction`] says whether the packet travels
+//! like the creating one. This is one probe of the index (one 64-byte line, usually) plus a
+//! read of the slot's first line, which holds the wire key and whether the keys differ. Two
+//! states cannot share a key: an insert that collides is refused, except over a closed TCP
+//! state (both peers ≥ FIN_WAIT_2), which pf retires in favour of the new one.
 //!
 //! [`StateTable::lookup_burst`] gives the same answers for up to [`BURST`] keys at a time in
 //! stages, so that the cache misses of the keys overlap: about 60 ns a key with a million
@@ -68,12 +72,12 @@
 //! ```text
 //! tcp::check_flags(flags)?                       // pf scrub: impossible flag sets
 //! match classify_ipv4(&ip)? {
-//!   Classified::Flow(key) => match table.lookup(&key) {
+//!   Classified::Flow(key) => match table.lookup(&key, dir) {
 //!     Some(m) => table.track(m, now, &PacketMeta { len, tcp })?, // may queue an Update
 //!     None => { rules...; table.insert(now, NewState { .. })? }  // queues an Insert
 //!   },
 //!   Classified::IcmpError(err) => {
-//!     let m = table.lookup(&err.key).ok_or(StateDrop::NoState)?;
+//!     let m = table.lookup(&err.key, dir).ok_or(StateDrop::NoState)?;
 //!     table.check_icmp_error(m, &err)?;
 //!   }
 //! }

@@ -27,6 +27,7 @@ enum Op {
         server: u8,
         reversed: bool,
         public: bool,
+        out: bool,
     },
     Track {
         pick: usize,
@@ -46,8 +47,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0u8..4, 0u8..4, 0u8..3, proptest::option::of(0u8..6), any::<bool>()).prop_map(
             |(client, port, server, nat, dir_out)| Op::Insert { client, port, server, nat, dir_out }
         ),
-        3 => (0u8..4, 0u8..6, 0u8..3, any::<bool>(), any::<bool>()).prop_map(
-            |(client, port, server, reversed, public)| Op::Lookup { client, port, server, reversed, public }
+        3 => (0u8..4, 0u8..6, 0u8..3, any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+            |(client, port, server, reversed, public, out)| Op::Lookup { client, port, server, reversed, public, out }
         ),
         3 => (any::<usize>(), any::<bool>()).prop_map(|(pick, reverse)| Op::Track { pick, reverse }),
         1 => any::<usize>().prop_map(|pick| Op::Remove { pick }),
@@ -79,26 +80,53 @@ fn public_key(port: u8, server: u8) -> PacketKey {
 
 #[derive(Debug, Clone)]
 struct Model {
-    /// The creating packet on each side.
+    /// The creating packet on each side, and which way it went.
     wire: PacketKey,
     stack: PacketKey,
+    dir: PfDirection,
     src: u8,
     dst: u8,
     deadline: u64,
 }
 
 impl Model {
-    /// Forward/reverse match of `key` on either side.
-    fn matches(&self, key: &PacketKey) -> Option<(Direction, KeySide)> {
-        for (side, k) in [(KeySide::Wire, self.wire), (KeySide::Stack, self.stack)] {
-            if *key == k {
-                return Some((Direction::Forward, side));
+    fn translated(&self) -> bool {
+        self.wire != self.stack
+    }
+
+    /// The match of a packet `key` crossing `dir`, pf's way, spelled out: the packet is the
+    /// creating one or a reply, seen on the wire side (inbound, or outbound without NAT) or
+    /// the stack side (outbound).
+    fn matches(&self, key: &PacketKey, dir: PfDirection) -> Option<(Direction, KeySide)> {
+        let way = if dir == self.dir {
+            Direction::Forward
+        } else {
+            Direction::Reverse
+        };
+        let creating = |k: PacketKey| {
+            if way == Direction::Forward {
+                k
+            } else {
+                k.reversed()
             }
-            if *key == k.reversed() {
-                return Some((Direction::Reverse, side));
-            }
+        };
+        let wire_ok = dir == PfDirection::In || !self.translated();
+        if wire_ok && *key == creating(self.wire) {
+            return Some((way, KeySide::Wire));
+        }
+        if self.translated() && dir == PfDirection::Out && *key == creating(self.stack) {
+            return Some((way, KeySide::Stack));
         }
         None
+    }
+
+    /// The keys it holds, in pf's layout.
+    fn keys(&self) -> Vec<StateKey> {
+        let mut keys = vec![StateKey::from_packet(&self.wire, self.dir)];
+        if self.translated() {
+            keys.push(StateKey::from_packet(&self.stack, self.dir));
+        }
+        keys
     }
 }
 
@@ -121,10 +149,12 @@ proptest! {
                 Op::Insert { client, port, server, nat, dir_out } => {
                     let stack = private_key(client, port, server);
                     let wire = nat.map_or(stack, |p| public_key(p, server));
-                    let mut new = NewState::new(wire, if dir_out { PfDirection::Out } else { PfDirection::In });
+                    let dir = if dir_out { PfDirection::Out } else { PfDirection::In };
+                    let mut new = NewState::new(wire, dir);
                     new.stack = stack;
+                    let candidate = Model { wire, stack, dir, src: 0, dst: 0, deadline: 0 };
                     let taken = model.values().any(|m| {
-                        m.matches(&wire).is_some() || m.matches(&stack).is_some()
+                        m.keys().iter().any(|k| candidate.keys().contains(k))
                     });
                     let res = t.insert(Instant::from_secs(now), new);
                     if model.len() == CAPACITY {
@@ -137,30 +167,32 @@ proptest! {
                         model.insert(h, Model {
                             wire,
                             stack,
+                            dir,
                             src: udps::SINGLE,
                             dst: udps::NO_TRAFFIC,
                             deadline: now + u64::from(timeouts.secs(Timeout::UdpFirst)),
                         });
                     }
                 }
-                Op::Lookup { client, port, server, reversed, public } => {
+                Op::Lookup { client, port, server, reversed, public, out } => {
                     let mut key = if public { public_key(port, server) } else { private_key(client, port, server) };
                     if reversed {
                         key = key.reversed();
                     }
+                    let dir = if out { PfDirection::Out } else { PfDirection::In };
                     let expected: Vec<_> = model
                         .iter()
-                        .filter_map(|(h, m)| m.matches(&key).map(|(d, s)| (*h, d, s)))
+                        .filter_map(|(h, m)| m.matches(&key, dir).map(|(d, s)| (*h, d, s)))
                         .collect();
                     prop_assert!(expected.len() <= 1, "model has a duplicate key");
-                    let got = t.lookup(&key).map(|m| (m.handle, m.direction, m.side));
+                    let got = t.lookup(&key, dir).map(|m| (m.handle, m.direction, m.side));
                     prop_assert_eq!(got, expected.first().copied());
                     // The burst path agrees, wherever the key sits in the burst.
                     let burst = [key.reversed(), key, key.reversed()];
-                    let mut out = [None; 3];
-                    t.lookup_burst(&burst, &mut out);
-                    prop_assert_eq!(out[1], t.lookup(&key));
-                    prop_assert_eq!(out[0], t.lookup(&key.reversed()));
+                    let mut found = [None; 3];
+                    t.lookup_burst(&burst, dir, &mut found);
+                    prop_assert_eq!(found[1], t.lookup(&key, dir));
+                    prop_assert_eq!(found[0], t.lookup(&key.reversed(), dir));
                 }
                 Op::Track { pick, reverse } => {
                     if model.is_empty() {
@@ -170,8 +202,14 @@ proptest! {
                     handles.sort_unstable_by_key(|h| format!("{h:?}"));
                     let h = handles[pick % handles.len()];
                     let m = model.get_mut(&h).unwrap();
-                    let key = if reverse { m.wire.reversed() } else { m.stack };
-                    let found = t.lookup(&key).unwrap();
+                    // The creating packet again, or a reply, on the side pf would see it.
+                    let (key, dir) = match (reverse, m.dir) {
+                        (false, PfDirection::In) => (m.wire, PfDirection::In),
+                        (false, PfDirection::Out) => (m.stack, PfDirection::Out),
+                        (true, PfDirection::In) => (m.stack.reversed(), PfDirection::Out),
+                        (true, PfDirection::Out) => (m.wire.reversed(), PfDirection::In),
+                    };
+                    let found = t.lookup(&key, dir).unwrap();
                     prop_assert_eq!(found.handle, h);
                     let r = t.track(found, Instant::from_secs(now), &PacketMeta::default()).unwrap();
                     let (sender, receiver) = if reverse { (&mut m.dst, &mut m.src) } else { (&mut m.src, &mut m.dst) };

@@ -59,6 +59,9 @@ pub struct State {
     wire: StateKey,
     /// pf log flags.
     pub log: u8,
+    /// Whether the keys differ (NAT): kept beside the wire key so that a lookup knows
+    /// without reading the stack key's line.
+    translated: bool,
     /// Interface (port index) the state is bound to; `None` = floating.
     pub interface: Option<u16>,
     /// The peer that sent the creating packet.
@@ -103,6 +106,7 @@ impl State {
         synced_seqlo: [0; 2],
         interface: None,
         log: 0,
+        translated: false,
     };
 
     /// The wire key (pfsync `key[0]`).
@@ -160,7 +164,7 @@ impl State {
 
     /// Whether the wire and stack keys differ (the state translates).
     pub fn is_translated(&self) -> bool {
-        self.wire != self.stack
+        self.translated
     }
 
     /// `(sender, receiver)` for a packet travelling `dir`.
@@ -403,15 +407,31 @@ pub const BURST: usize = 32;
 struct SlabPeek {
     generation: u32,
     direction: PfDirection,
+    translated: bool,
     key: StateKey,
 }
 
+/// Whether a packet crossing its interface `dir` may match a state through its key on
+/// `side`. pf (`pf_find_state`): inbound packets are looked up among wire keys, outbound ones
+/// among stack keys; a state whose keys are equal has one entry, on the wire side, for both.
+#[inline]
+fn side_allows(side: KeySide, translated: bool, dir: PfDirection) -> bool {
+    match (side, dir) {
+        (KeySide::Wire, PfDirection::In) | (KeySide::Stack, PfDirection::Out) => true,
+        (KeySide::Wire, PfDirection::Out) => !translated,
+        (KeySide::Stack, PfDirection::In) => false,
+    }
+}
+
 impl SlabPeek {
-    /// The match of `key` through `entry` if this copy of its slot holds that key.
+    /// The match of lookup key `key` (a packet crossing `dir`) through `entry`, if this copy
+    /// of its slot holds that key on a side the direction may use.
     #[inline]
-    fn confirm(&self, entry: Entry, key: &PacketKey) -> Option<Match> {
-        let src_index = self.key.match_packet(key)?;
-        let direction = if src_index == self.direction.src_index() {
+    fn confirm(&self, entry: Entry, key: &StateKey, dir: PfDirection) -> Option<Match> {
+        if self.key != *key || !side_allows(entry.side(), self.translated, dir) {
+            return None;
+        }
+        let direction = if dir == self.direction {
             Direction::Forward
         } else {
             Direction::Reverse
@@ -576,11 +596,21 @@ impl StateTable {
         self.slot_mut(handle)
     }
 
-    /// Finds the state of a packet with flow `key`, travelling either way, on either key.
+    /// Finds the state of a packet with flow `key` crossing its interface `dir`, as pf does:
+    /// an inbound packet matches a state's wire key, an outbound one its stack key, each in
+    /// pf's layout ([`StateKey::lookup`]). So a state created inbound matches its packets
+    /// inbound and its replies outbound; an outbound packet of the same flow on another
+    /// interface does not match it (pf gives it a state of its own there, with NAT if any).
     /// One probe of the index (one cache line, usually), then one read of the slab to confirm
     /// the key.
     #[inline]
-    pub fn lookup(&self, key: &PacketKey) -> Option<Match> {
+    pub fn lookup(&self, key: &PacketKey, dir: PfDirection) -> Option<Match> {
+        let lookup = StateKey::lookup(key, dir);
+        self.lookup_key(&lookup, dir)
+    }
+
+    #[inline]
+    fn lookup_key(&self, key: &StateKey, dir: PfDirection) -> Option<Match> {
         let hash = self.hasher.hash(key);
         let slots = &self.slots;
         let entry = self.index.find(hash, |v| {
@@ -588,34 +618,46 @@ impl StateTable {
             slots
                 .get(e.slot() as usize)
                 .and_then(Slot::live)
-                .is_some_and(|st| st.key(e.side()).match_packet(key).is_some())
+                .is_some_and(|st| {
+                    st.key(e.side()) == key && side_allows(e.side(), st.translated, dir)
+                })
         })?;
-        self.confirm(Entry(entry), key)
+        self.peek(Entry(entry))?.confirm(Entry(entry), key, dir)
     }
 
-    /// The match of `key` through index entry `entry`, if the slab agrees.
-    #[inline]
-    fn confirm(&self, entry: Entry, key: &PacketKey) -> Option<Match> {
-        self.peek(entry)?.confirm(entry, key)
+    /// The state holding `key` on either side, whatever the direction (insert collisions).
+    fn holder_of(&self, key: &StateKey) -> Option<StateHandle> {
+        let hash = self.hasher.hash(key);
+        let slots = &self.slots;
+        let entry = self.index.find(hash, |v| {
+            let e = Entry(v);
+            slots
+                .get(e.slot() as usize)
+                .and_then(Slot::live)
+                .is_some_and(|st| st.key(e.side()) == key)
+        })?;
+        Some(self.handle_of(Entry(entry).slot()))
     }
 
-    /// [`lookup`](Self::lookup) for a burst: `out[i]` is the match of `keys[i]` (as far as
-    /// both go). The same answers, faster per key: the work is done in stages over up to
-    /// [`BURST`] keys — all hashes; all index lines loaded; all index searches; all slab
-    /// reads; all confirmations — so the cache misses of different keys overlap instead of
-    /// waiting for each other.
-    pub fn lookup_burst(&self, keys: &[PacketKey], out: &mut [Option<Match>]) {
+    /// [`lookup`](Self::lookup) for a burst of packets crossing their interface `dir`:
+    /// `out[i]` is the match of `keys[i]` (as far as both go). The same answers, faster per
+    /// key: the work is done in stages over up to [`BURST`] keys — all hashes; all index lines
+    /// loaded; all index searches; all slab reads; all confirmations — so the cache misses of
+    /// different keys overlap instead of waiting for each other.
+    pub fn lookup_burst(&self, keys: &[PacketKey], dir: PfDirection, out: &mut [Option<Match>]) {
         for (keys, out) in keys.chunks(BURST).zip(out.chunks_mut(BURST)) {
-            self.lookup_chunk(keys, out);
+            self.lookup_chunk(keys, dir, out);
         }
     }
 
-    fn lookup_chunk(&self, keys: &[PacketKey], out: &mut [Option<Match>]) {
+    fn lookup_chunk(&self, keys: &[PacketKey], dir: PfDirection, out: &mut [Option<Match>]) {
         let n = keys.len().min(out.len()).min(BURST);
-        // 1. Hashes (no memory).
+        // 1. Lookup keys and hashes (no memory).
+        let mut lookups = [StateKey::EMPTY; BURST];
         let mut hashes = [0u64; BURST];
-        for (key, hash) in keys.iter().zip(hashes.iter_mut()) {
-            *hash = self.hasher.hash(key);
+        for ((key, lookup), hash) in keys.iter().zip(lookups.iter_mut()).zip(hashes.iter_mut()) {
+            *lookup = StateKey::lookup(key, dir);
+            *hash = self.hasher.hash(lookup);
         }
         // 2. Every key's index line. These loops stay tiny so that many misses are in flight.
         let mut touched = [0u64; BURST];
@@ -640,7 +682,7 @@ impl StateTable {
             });
         }
         // 5. Confirmations. A false tag match (15 bits) falls back to the full probe.
-        for (((key, entry), seen), out) in keys
+        for (((key, entry), seen), out) in lookups
             .iter()
             .zip(&found)
             .zip(&seen)
@@ -652,11 +694,11 @@ impl StateTable {
             } else if let Some(m) = self
                 .peek(*entry)
                 .filter(|p| p.generation ^ u32::from(p.key.port[0]) == *seen)
-                .and_then(|p| p.confirm(*entry, key))
+                .and_then(|p| p.confirm(*entry, key, dir))
             {
                 *out = Some(m);
             } else {
-                self.lookup_into(key, out);
+                self.lookup_into(key, dir, out);
             }
         }
     }
@@ -665,8 +707,8 @@ impl StateTable {
     /// writes its result straight out.
     #[cold]
     #[inline(never)]
-    fn lookup_into(&self, key: &PacketKey, out: &mut Option<Match>) {
-        *out = self.lookup(key);
+    fn lookup_into(&self, key: &StateKey, dir: PfDirection, out: &mut Option<Match>) {
+        *out = self.lookup_key(key, dir);
     }
 
     /// What a burst needs from a candidate's slot, copied out in one go.
@@ -677,6 +719,7 @@ impl StateTable {
         Some(SlabPeek {
             generation: slot.generation,
             direction: st.direction,
+            translated: st.translated,
             key: *st.key(entry.side()),
         })
     }
@@ -729,6 +772,7 @@ impl StateTable {
         let state = State {
             wire: StateKey::from_packet(&new.wire, new.direction),
             stack: StateKey::from_packet(&new.stack, new.direction),
+            translated: new.wire != new.stack,
             src,
             dst,
             packets: [1, 0],
@@ -788,6 +832,7 @@ impl StateTable {
         let state = State {
             wire: snap.wire,
             stack: snap.stack,
+            translated: snap.wire != snap.stack,
             src: snap.src,
             dst: snap.dst,
             packets: snap.packets,
@@ -815,25 +860,14 @@ impl StateTable {
     /// Refuses `state` if one of its keys is taken, except by a closed TCP state, which is
     /// removed (pf's rule on insert collisions).
     fn make_room(&mut self, state: &State) -> Result<(), StateError> {
-        if state.wire != state.stack
-            && state
-                .wire
-                .match_packet(&state.stack.packet(state.direction))
-                .is_some()
-        {
-            // Both keys are the same flow seen two ways: one entry would shadow the other.
-            self.stats.exists += 1;
-            return Err(StateError::Exists);
-        }
-        let sides: &[KeySide] = if state.wire == state.stack {
-            &[KeySide::Wire]
-        } else {
+        let sides: &[KeySide] = if state.translated {
             &[KeySide::Wire, KeySide::Stack]
+        } else {
+            &[KeySide::Wire]
         };
         for &side in sides {
-            let key = state.key(side).packet(state.direction);
-            if let Some(m) = self.lookup(&key) {
-                let closed = self.slot(m.handle).is_some_and(|old| {
+            if let Some(old) = self.holder_of(state.key(side)) {
+                let closed = self.slot(old).is_some_and(|old| {
                     old.proto() == 6
                         && old.src.state >= tcps::FIN_WAIT_2
                         && old.dst.state >= tcps::FIN_WAIT_2
@@ -842,7 +876,7 @@ impl StateTable {
                     self.stats.exists += 1;
                     return Err(StateError::Exists);
                 }
-                self.remove(m.handle);
+                self.remove(old);
             }
         }
         Ok(())
@@ -850,7 +884,7 @@ impl StateTable {
 
     /// Stores a state whose keys are free: slot, index entries, id entry, wheel.
     fn place(&mut self, now: Instant, state: State) -> Result<StateHandle, StateError> {
-        let two = state.wire != state.stack;
+        let two = state.translated;
         let slot = if let Some(slot) = self.free.pop() {
             slot
         } else if self.slots.len() < self.capacity {
@@ -864,8 +898,8 @@ impl StateTable {
             self.stats.full += 1;
             return Err(StateError::Full);
         };
-        let wire_hash = self.hasher.hash(&state.wire.packet(state.direction));
-        let stack_hash = self.hasher.hash(&state.stack.packet(state.direction));
+        let wire_hash = self.hasher.hash(&state.wire);
+        let stack_hash = self.hasher.hash(&state.stack);
         let id_h = self.hasher.hash_id(state.creatorid, state.id);
         let deadline = state.deadline(&self.timeouts);
         // The indexes hold two entries per slot (one for ids), so they cannot be full when the
@@ -932,9 +966,9 @@ impl StateTable {
         let (wire_hash, stack_hash, two, id_h) = {
             let st = self.slot(handle)?;
             (
-                self.hasher.hash(&st.wire.packet(st.direction)),
-                self.hasher.hash(&st.stack.packet(st.direction)),
-                st.wire != st.stack,
+                self.hasher.hash(&st.wire),
+                self.hasher.hash(&st.stack),
+                st.translated,
                 self.hasher.hash_id(st.creatorid, st.id),
             )
         };

@@ -64,7 +64,7 @@ fn test_tcp_lifecycle_through_the_table() {
 
     // The SYN|ACK is found from the other direction.
     let reply = client_key().reversed();
-    let m = t.lookup(&reply).unwrap();
+    let m = t.lookup(&reply, PfDirection::Out).unwrap();
     assert_eq!(
         (m.handle, m.direction, m.side),
         (h, Direction::Reverse, KeySide::Wire)
@@ -75,7 +75,7 @@ fn test_tcp_lifecycle_through_the_table() {
     assert_eq!(r.timeout, Timeout::TcpOpening);
     assert!(r.refreshed);
 
-    let fwd = t.lookup(&client_key()).unwrap();
+    let fwd = t.lookup(&client_key(), PfDirection::In).unwrap();
     assert_eq!(fwd.direction, Direction::Forward);
     let r = t
         .track(fwd, secs(3), &tcp_meta(seg(ACK, 1001, 9001, 502, 0)))
@@ -143,8 +143,10 @@ fn test_rst_in_window_then_reuse() {
     let mut new = NewState::new(client_key(), PfDirection::In);
     new.tcp = Some(seg(SYN, 1000, 0, 1000, 0));
     let h = t.insert(secs(0), new).unwrap();
-    let rev = t.lookup(&client_key().reversed()).unwrap();
-    let fwd = t.lookup(&client_key()).unwrap();
+    let rev = t
+        .lookup(&client_key().reversed(), PfDirection::Out)
+        .unwrap();
+    let fwd = t.lookup(&client_key(), PfDirection::In).unwrap();
     t.track(rev, secs(1), &tcp_meta(seg(SYN | ACK, 5000, 1001, 1000, 0)))
         .unwrap();
     t.track(fwd, secs(1), &tcp_meta(seg(ACK, 1001, 5001, 1000, 0)))
@@ -165,7 +167,7 @@ fn test_rst_in_window_then_reuse() {
         Err(StateDrop::TcpReuse)
     );
     assert!(t.get(h).is_none());
-    assert!(t.lookup(&client_key()).is_none());
+    assert!(t.lookup(&client_key(), PfDirection::In).is_none());
 }
 
 #[test]
@@ -181,7 +183,10 @@ fn test_insert_over_closed_tcp_state_replaces_it() {
     let newer = t.insert(secs(1), new).unwrap();
     assert_ne!(old, newer);
     assert!(t.get(old).is_none());
-    assert_eq!(t.lookup(&client_key()).unwrap().handle, newer);
+    assert_eq!(
+        t.lookup(&client_key(), PfDirection::In).unwrap().handle,
+        newer
+    );
     assert_eq!(t.len(), 1);
 }
 
@@ -201,13 +206,21 @@ fn test_nat_state_found_from_both_sides() {
     assert_eq!(st.wire().port, [443, 61000]);
     assert_eq!(st.stack().port, [443, 40000]);
 
-    for (key, dir, side) in [
-        (stack, Direction::Forward, KeySide::Stack),
-        (wire, Direction::Forward, KeySide::Wire),
-        (wire.reversed(), Direction::Reverse, KeySide::Wire),
-        (stack.reversed(), Direction::Reverse, KeySide::Stack),
+    // pf: the client's packet leaving matches the stack key, the server's reply arriving the
+    // wire key; the other two ways match nothing.
+    assert!(t.lookup(&wire, PfDirection::Out).is_none());
+    assert!(t.lookup(&stack.reversed(), PfDirection::In).is_none());
+    assert!(t.lookup(&stack, PfDirection::In).is_none());
+    for (key, pf_dir, dir, side) in [
+        (stack, PfDirection::Out, Direction::Forward, KeySide::Stack),
+        (
+            wire.reversed(),
+            PfDirection::In,
+            Direction::Reverse,
+            KeySide::Wire,
+        ),
     ] {
-        let m = t.lookup(&key).unwrap();
+        let m = t.lookup(&key, pf_dir).unwrap();
         assert_eq!((m.handle, m.direction, m.side), (h, dir, side), "{key:?}");
         // What the packet looks like on the other side: the translation to apply.
         let other = match side {
@@ -242,8 +255,8 @@ fn test_nat_state_found_from_both_sides() {
     assert_eq!(t.insert(secs(0), clash), Err(StateError::Exists));
     // Removing frees both keys.
     t.remove(h).unwrap();
-    assert!(t.lookup(&wire).is_none());
-    assert!(t.lookup(&stack).is_none());
+    assert!(t.lookup(&wire.reversed(), PfDirection::In).is_none());
+    assert!(t.lookup(&stack, PfDirection::Out).is_none());
     assert!(t.insert(secs(0), clash).is_ok());
 }
 
@@ -256,11 +269,17 @@ fn test_ipv6_state() {
     let h = t
         .insert(secs(0), NewState::new(key, PfDirection::In))
         .unwrap();
-    assert_eq!(t.lookup(&key.reversed()).unwrap().handle, h);
+    assert_eq!(
+        t.lookup(&key.reversed(), PfDirection::Out).unwrap().handle,
+        h
+    );
     // Same ports and the IPv4-mapped bytes do not collide with an IPv4 key.
     assert!(
-        t.lookup(&PacketKey::v4(CLIENT, 5000, SERVER, 53, IpProtocol::UDP))
-            .is_none()
+        t.lookup(
+            &PacketKey::v4(CLIENT, 5000, SERVER, 53, IpProtocol::UDP),
+            PfDirection::In
+        )
+        .is_none()
     );
 }
 
@@ -269,8 +288,8 @@ fn test_udp_single_multiple_and_timeouts() {
     let mut t = table(4);
     let h = t.insert(secs(0), new_udp(1)).unwrap();
     assert_eq!(t.get(h).unwrap().timeout(), Timeout::UdpFirst);
-    let rev = t.lookup(&udp_key(1).reversed()).unwrap();
-    let fwd = t.lookup(&udp_key(1)).unwrap();
+    let rev = t.lookup(&udp_key(1).reversed(), PfDirection::Out).unwrap();
+    let fwd = t.lookup(&udp_key(1), PfDirection::In).unwrap();
     let meta = PacketMeta { len: 50, tcp: None };
     assert_eq!(
         t.track(rev, secs(1), &meta).unwrap().timeout,
@@ -296,14 +315,14 @@ fn test_icmp_echo_state() {
         .insert(secs(0), NewState::new(req, PfDirection::In))
         .unwrap();
     assert_eq!(t.get(h).unwrap().timeout(), Timeout::IcmpFirst);
-    let m = t.lookup(&req.reversed()).unwrap();
+    let m = t.lookup(&req.reversed(), PfDirection::Out).unwrap();
     assert_eq!(m.direction, Direction::Reverse);
     let r = t.track(m, secs(1), &PacketMeta::default()).unwrap();
     assert_eq!(r.timeout, Timeout::IcmpError);
     assert_eq!(t.expires_at(h), Some(secs(11)));
     // Another echo id is another flow.
     let other = PacketKey::v4(SERVER, 0x78, CLIENT, 0x78, IpProtocol::ICMP);
-    assert!(t.lookup(&other).is_none());
+    assert!(t.lookup(&other, PfDirection::Out).is_none());
 }
 
 #[test]
@@ -331,7 +350,7 @@ fn test_icmp_error_finds_its_flow() {
     let Ok(Classified::IcmpError(err)) = classify_ipv4(&pkt) else {
         panic!()
     };
-    let m = t.lookup(&err.key).unwrap();
+    let m = t.lookup(&err.key, PfDirection::Out).unwrap();
     assert_eq!(m.handle, h);
     // It travels towards the client, like a reply.
     assert_eq!(m.direction, Direction::Reverse);
@@ -358,7 +377,7 @@ fn test_capacity_full() {
     assert_eq!(t.stats().full, 1);
     assert_eq!(t.len(), 3);
     // A removal makes room, and the slot is reused without growing the slab.
-    let h = t.lookup(&udp_key(1)).unwrap().handle;
+    let h = t.lookup(&udp_key(1), PfDirection::In).unwrap().handle;
     t.remove(h).unwrap();
     let cap = t.slots.capacity();
     let h2 = t.insert(secs(0), new_udp(9)).unwrap();
@@ -413,7 +432,7 @@ fn test_refreshed_state_does_not_expire_early() {
     let mut t = table(8);
     let h = t.insert(secs(0), new_udp(1)).unwrap();
     let other = t.insert(secs(0), new_udp(2)).unwrap();
-    let fwd = t.lookup(&udp_key(1)).unwrap();
+    let fwd = t.lookup(&udp_key(1), PfDirection::In).unwrap();
     // Refreshed at 50 s: udp.single is 30 s, so it lives to 80 s while the other goes at 60.
     t.track(fwd, secs(50), &PacketMeta::default()).unwrap();
     assert_eq!(t.expires_at(h), Some(secs(80)));
@@ -475,7 +494,7 @@ fn test_events() {
         matches!(evs.as_slice(), [StateEvent::Insert(s)] if s.id == id && s.creatorid == 0x0a0b)
     );
     // The reply changes the peer states: significant.
-    let rev = t.lookup(&udp_key(1).reversed()).unwrap();
+    let rev = t.lookup(&udp_key(1).reversed(), PfDirection::Out).unwrap();
     assert!(
         t.track(rev, secs(0), &PacketMeta::default())
             .unwrap()
@@ -525,8 +544,10 @@ fn test_tcp_window_advance_is_significant() {
     let mut new = NewState::new(client_key(), PfDirection::In);
     new.tcp = Some(seg(SYN, 1000, 0, 65_000, 0));
     t.insert(secs(0), new).unwrap();
-    let rev = t.lookup(&client_key().reversed()).unwrap();
-    let fwd = t.lookup(&client_key()).unwrap();
+    let rev = t
+        .lookup(&client_key().reversed(), PfDirection::Out)
+        .unwrap();
+    let fwd = t.lookup(&client_key(), PfDirection::In).unwrap();
     t.track(
         rev,
         secs(0),
@@ -565,7 +586,7 @@ fn test_import_and_quiet_remove() {
     assert_eq!(t.events().len(), 0, "imports are not echoed");
     assert_eq!(t.import(secs(6), &snap), Err(StateError::DuplicateId));
     assert_eq!(t.by_id(0x99, snap.id), Some(h));
-    assert_eq!(t.lookup(&udp_key(1)).unwrap().handle, h);
+    assert_eq!(t.lookup(&udp_key(1), PfDirection::In).unwrap().handle, h);
     assert_eq!(t.expires_at(h), Some(secs(65)));
     t.remove_quiet(h).unwrap();
     assert_eq!(t.events().len(), 0);
@@ -578,7 +599,7 @@ fn test_for_each_from_walks_in_chunks() {
     for p in 0..20 {
         t.insert(secs(0), new_udp(p)).unwrap();
     }
-    t.remove(t.lookup(&udp_key(5)).unwrap().handle);
+    t.remove(t.lookup(&udp_key(5), PfDirection::In).unwrap().handle);
     let mut seen = Vec::new();
     let mut from = Some(0);
     while let Some(f) = from {
@@ -600,13 +621,17 @@ fn test_lookup_burst_agrees_with_lookup() {
         }
         keys.push(if p % 2 == 0 { k } else { k.reversed() });
     }
-    let mut out = vec![None; keys.len() + 5];
-    t.lookup_burst(&keys, &mut out);
-    for (k, got) in keys.iter().zip(&out) {
-        assert_eq!(*got, t.lookup(k));
+    // Inserted inbound: even ports' keys (forward) are found inbound, odd ones' (replies)
+    // outbound.
+    for (dir, found) in [(PfDirection::In, 66), (PfDirection::Out, 67)] {
+        let mut out = vec![None; keys.len() + 5];
+        t.lookup_burst(&keys, dir, &mut out);
+        for (k, got) in keys.iter().zip(&out) {
+            assert_eq!(*got, t.lookup(k, dir));
+        }
+        assert_eq!(out.iter().filter(|m| m.is_some()).count(), found);
+        assert!(out[keys.len()..].iter().all(Option::is_none));
     }
-    assert!(out[keys.len()..].iter().all(Option::is_none));
-    assert_eq!(out.iter().filter(|m| m.is_some()).count(), 133);
 }
 
 #[test]
