@@ -47,6 +47,26 @@ pub fn format_report(report: &NodeReport) -> String {
         "icmp_errors_sent {}  icmp_errors_suppressed {}  generate_failed {}  polls busy {} idle {}",
         c.icmp_errors_sent, c.icmp_errors_suppressed, c.generate_failed, c.busy_polls, c.idle_polls
     );
+    let fw = &c.firewall;
+    let _ = writeln!(
+        out,
+        "states {}  inserted {}  expired {}  removed {}  state_hits {}  rule_evaluations {}  \
+         rejects_rst {}  rejects_icmp {}  ruleset_reloads {}",
+        fw.states,
+        fw.states_inserted,
+        fw.states_expired,
+        fw.states_removed,
+        fw.state_hits,
+        fw.rule_evaluations,
+        fw.rejects_rst,
+        fw.rejects_icmp,
+        fw.ruleset_reloads
+    );
+    let _ = writeln!(
+        out,
+        "sync_events {}  sync_events_dropped {} (no sync core yet)",
+        fw.sync_events, fw.sync_events_dropped
+    );
     let drops: Vec<String> = DropReason::ALL
         .iter()
         .filter(|r| c.dropped(**r) > 0)

@@ -10,8 +10,14 @@ use rampart_control::config::{
 };
 use rampart_dataplane::dpdk::EalOptions;
 use rampart_dataplane::route::Ipv4Net;
-use rampart_dataplane::{NodeSpec, Polling, PortSpec};
+use rampart_dataplane::state::Timeouts;
+use rampart_dataplane::{FirewallSpec, NodeSpec, Polling, PortSpec};
+
+use crate::ruleset::{RulesetError, compile_filter, port_map};
 use thiserror::Error;
+
+/// States a node holds when `<system><maximumstates>` is not set.
+pub const DEFAULT_MAX_STATES: usize = 1_000_000;
 
 /// Default IP MTU where `<mtu>` is not set.
 pub const DEFAULT_MTU: u16 = 1500;
@@ -24,6 +30,9 @@ pub enum SetupError {
     /// The file did not load or validate.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// `<filter>` did not compile.
+    #[error(transparent)]
+    Filter(#[from] RulesetError),
     /// No `<rampart>` section: nothing says which DPDK devices to use.
     #[error("/pfsense/rampart is missing: add a <rampart> section with a <port> per interface")]
     NoRampartSection,
@@ -157,6 +166,18 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
         routes.push((default, ip));
     }
 
+    let ruleset = compile_filter(config, &port_map(config))?;
+    let firewall = FirewallSpec {
+        ruleset: std::sync::Arc::new(ruleset),
+        states: config
+            .system
+            .maximum_states
+            .map_or(DEFAULT_MAX_STATES, |n| n as usize),
+        creatorid: settings.creator_id.unwrap_or_else(random_creatorid),
+        id_seed: id_seed(),
+        timeouts: Timeouts::default(),
+    };
+
     let workers = usize::from(settings.workers.max(1));
     let mut eal = EalOptions::new(file_prefix);
     eal.extra = settings.eal_args.clone();
@@ -175,7 +196,24 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
         mbufs: (MBUFS_PER_PORT_QUEUE * ports.len() as u32 * workers as u32).max(4096) - 1,
         ports,
         routes,
+        firewall: Some(firewall),
     })
+}
+
+/// A non-zero creator id for a node whose config sets none (pf draws one at random too).
+fn random_creatorid() -> u32 {
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+    (random as u32).max(1)
+}
+
+/// State ids start from the wall clock, as pf seeds them, so that a restarted node does not
+/// reuse ids its peer still holds.
+fn id_seed() -> u64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs());
+    secs << 24
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Per-worker counters: plain integers owned by one worker, summed when read. Every packet the
 //! node does not pass on is counted under a named reason.
 
+use crate::state::StateDrop;
+
 /// Why a packet was not forwarded or answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -51,11 +53,55 @@ pub enum DropReason {
     TxFull,
     /// The ring to the worker that owns the flow was full.
     HandoffFull,
+    /// Blocked by a filter rule or the default deny, inbound.
+    FilterBlockIn,
+    /// Blocked by a filter rule or the default, outbound.
+    FilterBlockOut,
+    /// No room for a new state ([`StateDrop::TableFull`]).
+    StateTableFull,
+    /// A new state's key is taken ([`StateDrop::StateExists`]).
+    StateExists,
+    /// TCP segment outside the tracked windows ([`StateDrop::TcpBadState`]).
+    TcpBadState,
+    /// Impossible TCP flag combination ([`StateDrop::TcpBadFlags`]).
+    TcpBadFlags,
+    /// SYN on a closed TCP state, which was removed ([`StateDrop::TcpReuse`]).
+    TcpStateReuse,
+    /// ICMP error not addressed to the quoted packet's source.
+    IcmpErrorMismatch,
+    /// ICMP error quoting a TCP sequence number outside the window.
+    IcmpErrorBadSeq,
+    /// A packet that needs a state and has none.
+    NoState,
+    /// A non-first fragment: no ports to filter on (no reassembly yet).
+    Fragment,
+    /// A transport header too short for its ports.
+    L4Truncated,
+    /// A packet that does not fit its state (internal inconsistency; should stay 0).
+    StateInvalid,
+}
+
+impl From<StateDrop> for DropReason {
+    fn from(d: StateDrop) -> DropReason {
+        match d {
+            StateDrop::TableFull => DropReason::StateTableFull,
+            StateDrop::StateExists => DropReason::StateExists,
+            StateDrop::TcpBadState => DropReason::TcpBadState,
+            StateDrop::TcpBadFlags => DropReason::TcpBadFlags,
+            StateDrop::TcpReuse => DropReason::TcpStateReuse,
+            StateDrop::IcmpErrorMismatch => DropReason::IcmpErrorMismatch,
+            StateDrop::IcmpErrorBadSeq => DropReason::IcmpErrorBadSeq,
+            StateDrop::NoState => DropReason::NoState,
+            StateDrop::Fragment => DropReason::Fragment,
+            StateDrop::Truncated => DropReason::L4Truncated,
+            StateDrop::Invalid => DropReason::StateInvalid,
+        }
+    }
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 23] = [
+    pub const ALL: [DropReason; 36] = [
         DropReason::EthernetMalformed,
         DropReason::NotOurMac,
         DropReason::VlanUnsupported,
@@ -79,6 +125,19 @@ impl DropReason {
         DropReason::MultiSegment,
         DropReason::TxFull,
         DropReason::HandoffFull,
+        DropReason::FilterBlockIn,
+        DropReason::FilterBlockOut,
+        DropReason::StateTableFull,
+        DropReason::StateExists,
+        DropReason::TcpBadState,
+        DropReason::TcpBadFlags,
+        DropReason::TcpStateReuse,
+        DropReason::IcmpErrorMismatch,
+        DropReason::IcmpErrorBadSeq,
+        DropReason::NoState,
+        DropReason::Fragment,
+        DropReason::L4Truncated,
+        DropReason::StateInvalid,
     ];
 
     /// Number of reasons.
@@ -110,6 +169,19 @@ impl DropReason {
             DropReason::MultiSegment => "multi_segment",
             DropReason::TxFull => "tx_full",
             DropReason::HandoffFull => "handoff_full",
+            DropReason::FilterBlockIn => "filter_block_in",
+            DropReason::FilterBlockOut => "filter_block_out",
+            DropReason::StateTableFull => "state_table_full",
+            DropReason::StateExists => "state_exists",
+            DropReason::TcpBadState => "tcp_bad_state",
+            DropReason::TcpBadFlags => "tcp_bad_flags",
+            DropReason::TcpStateReuse => "tcp_state_reuse",
+            DropReason::IcmpErrorMismatch => "icmp_error_mismatch",
+            DropReason::IcmpErrorBadSeq => "icmp_error_bad_seq",
+            DropReason::NoState => "no_state",
+            DropReason::Fragment => "fragment",
+            DropReason::L4Truncated => "l4_truncated",
+            DropReason::StateInvalid => "state_invalid",
         }
     }
 }
@@ -160,6 +232,79 @@ pub struct WorkerCounters {
     pub busy_polls: u64,
     /// Bursts that returned nothing.
     pub idle_polls: u64,
+    /// The firewall's counters (zero when the node runs without one).
+    pub firewall: FirewallCounters,
+}
+
+/// What one worker's firewall did: states and rule decisions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FirewallCounters {
+    /// States held now (a gauge; summed over workers it is the node's count).
+    pub states: u64,
+    /// States created by packets.
+    pub states_inserted: u64,
+    /// States removed by expiry.
+    pub states_expired: u64,
+    /// States removed otherwise (TCP reuse, replaced, killed).
+    pub states_removed: u64,
+    /// Packets that matched a state.
+    pub state_hits: u64,
+    /// Packets that had no state and went to the rules.
+    pub rule_evaluations: u64,
+    /// TCP RSTs sent for `reject` rules.
+    pub rejects_rst: u64,
+    /// ICMP unreachables queued for `reject` rules (subject to the ICMP rate limit).
+    pub rejects_icmp: u64,
+    /// State events (insert, update, delete) produced for the sync core.
+    pub sync_events: u64,
+    /// State events dropped: no sync core consumes them yet, or its ring was full.
+    pub sync_events_dropped: u64,
+    /// Rulesets swapped in by a reload.
+    pub ruleset_reloads: u64,
+    /// Per rule, by [`RuleIndex::index`](crate::rules::RuleIndex): what it decided.
+    pub rules: Vec<RuleCounters>,
+}
+
+/// One rule's counters in one worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuleCounters {
+    /// Packets the rule decided (state misses only: packets of its states are not rules'
+    /// work).
+    pub decisions: u64,
+    /// States it created.
+    pub states_created: u64,
+    /// Packets of its states, added when each state ends (pf's rule counters count them
+    /// live; adding at the end keeps the per-packet path off the rule table).
+    pub state_packets: u64,
+    /// Bytes of its states, added when each state ends.
+    pub state_bytes: u64,
+}
+
+impl FirewallCounters {
+    /// Add `other` into `self`.
+    pub fn merge(&mut self, other: &FirewallCounters) {
+        self.states += other.states;
+        self.states_inserted += other.states_inserted;
+        self.states_expired += other.states_expired;
+        self.states_removed += other.states_removed;
+        self.state_hits += other.state_hits;
+        self.rule_evaluations += other.rule_evaluations;
+        self.rejects_rst += other.rejects_rst;
+        self.rejects_icmp += other.rejects_icmp;
+        self.sync_events += other.sync_events;
+        self.sync_events_dropped += other.sync_events_dropped;
+        self.ruleset_reloads = self.ruleset_reloads.max(other.ruleset_reloads);
+        if self.rules.len() < other.rules.len() {
+            self.rules
+                .resize(other.rules.len(), RuleCounters::default());
+        }
+        for (mine, theirs) in self.rules.iter_mut().zip(&other.rules) {
+            mine.decisions += theirs.decisions;
+            mine.states_created += theirs.states_created;
+            mine.state_packets += theirs.state_packets;
+            mine.state_bytes += theirs.state_bytes;
+        }
+    }
 }
 
 impl WorkerCounters {
@@ -181,6 +326,7 @@ impl WorkerCounters {
             drops: [0; DropReason::COUNT],
             busy_polls: 0,
             idle_polls: 0,
+            firewall: FirewallCounters::default(),
         }
     }
 
@@ -228,6 +374,7 @@ impl WorkerCounters {
         }
         self.busy_polls += other.busy_polls;
         self.idle_polls += other.idle_polls;
+        self.firewall.merge(&other.firewall);
     }
 }
 

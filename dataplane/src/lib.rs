@@ -12,6 +12,7 @@
 
 pub mod counters;
 pub mod dpdk;
+pub mod firewall;
 pub mod forward;
 pub mod handoff;
 pub mod lpm;
@@ -27,5 +28,5 @@ pub mod wire;
 pub mod worker;
 
 pub use counters::{DropReason, WorkerCounters};
-pub use node::{Node, NodeError, NodeReport, NodeSpec, PortSpec, PortStatus};
+pub use node::{FirewallSpec, Node, NodeError, NodeReport, NodeSpec, PortSpec, PortStatus};
 pub use worker::Polling;

@@ -15,12 +15,18 @@ use crate::dpdk::{
     Eal, EalError, EalOptions, LcoreError, Mempool, MempoolError, Port, PortConfig, PortError,
     PortStats, spawn_lcore_thread,
 };
+use crate::firewall::{Firewall, FirewallSettings};
 use crate::forward::{Forwarder, PortSetup};
 use crate::handoff::{self, Handoff};
 use crate::neighbour::NeighbourLimits;
 use crate::route::{Ipv4Net, RouteError, RouteTable};
+use crate::rules::Ruleset;
+use crate::state::Timeouts;
 use crate::wire::MacAddr;
 use crate::worker::{Polling, Worker};
+
+/// State events a worker buffers between two maintenance passes (10 ms).
+const EVENTS_PER_WORKER: usize = 4096;
 
 /// One port of the node.
 #[derive(Debug, Clone)]
@@ -52,6 +58,23 @@ pub struct NodeSpec {
     pub routes: Vec<(Ipv4Net, Ipv4Addr)>,
     /// Mbufs in the pool.
     pub mbufs: u32,
+    /// The stateful filter; `None` forwards everything (a plain router).
+    pub firewall: Option<FirewallSpec>,
+}
+
+/// The node's firewall: rules and state table size.
+#[derive(Debug, Clone)]
+pub struct FirewallSpec {
+    /// The compiled ruleset; its port count must be the node's.
+    pub ruleset: Arc<Ruleset>,
+    /// States the node may hold, divided evenly among the workers.
+    pub states: usize,
+    /// pfsync creator id.
+    pub creatorid: u32,
+    /// Start of the state id counters (pf seeds them from the clock).
+    pub id_seed: u64,
+    /// Timeouts.
+    pub timeouts: Timeouts,
 }
 
 /// Why the node did not start.
@@ -118,6 +141,7 @@ pub struct Node {
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<WorkerCounters>>,
     published: Vec<Arc<ArcSwap<WorkerCounters>>>,
+    rulesets: Option<Arc<ArcSwap<Ruleset>>>,
     ports: Vec<(String, Port)>,
     pool: Arc<Mempool>,
     // Dropped last: EAL cleanup after every DPDK object is gone.
@@ -144,6 +168,15 @@ impl Node {
         }
         if spec.workers == 0 {
             return Err(NodeError::Spec("workers must be at least 1".into()));
+        }
+        if let Some(fw) = &spec.firewall
+            && fw.ruleset.options().ports != spec.ports.len()
+        {
+            return Err(NodeError::Spec(format!(
+                "the ruleset is for {} ports, the node has {}",
+                fw.ruleset.options().ports,
+                spec.ports.len()
+            )));
         }
         let queues = u16::try_from(spec.workers)
             .map_err(|_| NodeError::Spec(format!("{} workers is too many", spec.workers)))?;
@@ -208,6 +241,10 @@ impl Node {
             stop: stop.clone(),
             workers: Vec::new(),
             published: Vec::new(),
+            rulesets: spec
+                .firewall
+                .as_ref()
+                .map(|fw| Arc::new(ArcSwap::new(fw.ruleset.clone()))),
             ports,
             pool: pool.clone(),
             _eal: eal,
@@ -218,11 +255,24 @@ impl Node {
             vec![Handoff::default()]
         };
         for (index, (rx, tx)) in rx_by_worker.into_iter().zip(tx_by_worker).enumerate() {
-            let forwarder = Forwarder::new(&setups, routes.clone(), NeighbourLimits::default());
+            let mut forwarder = Forwarder::new(&setups, routes.clone(), NeighbourLimits::default());
+            if let Some(fw) = &spec.firewall {
+                let settings = FirewallSettings {
+                    states: fw.states.div_ceil(spec.workers).max(1),
+                    creatorid: fw.creatorid,
+                    id_seed: fw.id_seed,
+                    timeouts: fw.timeouts,
+                    event_capacity: EVENTS_PER_WORKER,
+                };
+                let worker_index = u8::try_from(index).map_err(|_| {
+                    NodeError::Spec(format!("{} workers is too many", spec.workers))
+                })?;
+                forwarder.set_firewall(Firewall::new(worker_index, &settings, fw.ruleset.clone()));
+            }
             let handoff = std::mem::take(handoffs.get_mut(index).ok_or_else(|| {
                 NodeError::Spec("handoff mesh smaller than the worker count".into())
             })?);
-            let worker = Worker::new(
+            let mut worker = Worker::new(
                 index,
                 forwarder,
                 rx,
@@ -231,6 +281,9 @@ impl Node {
                 spec.polling,
                 handoff,
             );
+            if let Some(rulesets) = &node.rulesets {
+                worker.follow_rulesets(rulesets.clone());
+            }
             node.published.push(worker.published_counters());
             let stop = stop.clone();
             let cpu = spec.cpus.get(index).copied();
@@ -278,6 +331,27 @@ impl Node {
             workers,
             ports: self.ports(),
         }
+    }
+
+    /// Replaces the ruleset; every worker swaps it in within a few milliseconds, keeping its
+    /// states.
+    ///
+    /// # Errors
+    /// [`NodeError::Spec`] if the node runs without a firewall or the ruleset is for another
+    /// number of ports; nothing changes then.
+    pub fn set_ruleset(&self, ruleset: Ruleset) -> Result<(), NodeError> {
+        let Some(rulesets) = &self.rulesets else {
+            return Err(NodeError::Spec("the node runs without a firewall".into()));
+        };
+        if ruleset.options().ports != self.ports.len() {
+            return Err(NodeError::Spec(format!(
+                "the ruleset is for {} ports, the node has {}",
+                ruleset.options().ports,
+                self.ports.len()
+            )));
+        }
+        rulesets.store(Arc::new(ruleset));
+        Ok(())
     }
 
     /// Mbufs currently out of the pool.

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use crate::wire::icmpv4::msg_type;
 use crate::wire::{
     ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, Icmpv4Packet,
-    IpProtocol, Ipv4Packet, Ipv4Repr, MacAddr, UdpPacket, UdpRepr,
+    IpProtocol, Ipv4Packet, Ipv4Repr, MacAddr, TcpPacket, TcpRepr, UdpPacket, UdpRepr,
 };
 
 /// Ethernet + ARP, padded to the 60-byte minimum. Requests go to broadcast with a zero target MAC.
@@ -87,6 +87,46 @@ pub fn udp_frame_ports(h: Hosts, ttl: u8, src_port: u16, dst_port: u16, payload:
     }
     .emit(&mut udp);
     udp.fill_checksum_v4(h.src, h.dst);
+    buf
+}
+
+/// A TCP segment's header fields, for [`tcp_frame`].
+#[derive(Debug, Clone, Copy)]
+pub struct Segment {
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number.
+    pub ack: u32,
+    /// Flags ([`crate::wire::tcp::flag`]).
+    pub flags: u8,
+    /// Window (unscaled).
+    pub window: u16,
+    /// Zero payload bytes.
+    pub payload: usize,
+}
+
+/// Ethernet + IPv4 (TTL 64, DF) + TCP segment `s`, checksums filled.
+pub fn tcp_frame(h: Hosts, s: Segment) -> Vec<u8> {
+    let len = 20 + s.payload;
+    let mut buf = ipv4_frame(h, IpProtocol::TCP, 64, len);
+    let mut tcp = TcpPacket::new_unchecked(&mut buf[34..34 + len]);
+    TcpRepr {
+        src_port: s.src_port,
+        dst_port: s.dst_port,
+        seq_number: s.seq,
+        ack_number: s.ack,
+        flags: s.flags,
+        window_len: s.window,
+        window_scale: None,
+        max_seg_size: None,
+        payload_len: s.payload,
+    }
+    .emit(&mut tcp);
+    tcp.fill_checksum_v4(h.src, h.dst);
     buf
 }
 

@@ -12,6 +12,7 @@ use crate::counters::{DropReason, WorkerCounters};
 use crate::dpdk::{Mbuf, Mempool, RxBatch, RxQueue, TxQueue};
 use crate::forward::{Forwarder, Output};
 use crate::handoff::Handoff;
+use crate::rules::Ruleset;
 use crate::time::{Instant, MonotonicClock};
 
 /// How a worker waits when there is no traffic.
@@ -33,6 +34,8 @@ const SPIN_POLLS: u32 = 256;
 const TICK: Duration = Duration::from_millis(100);
 /// Counters are published for other threads this often.
 pub const PUBLISH: Duration = Duration::from_millis(250);
+/// State expiry, state events and the ruleset check run this often.
+const MAINTAIN: Duration = Duration::from_millis(10);
 
 /// Sleeps that grow while polls come back empty, and reset on traffic.
 #[derive(Debug)]
@@ -87,6 +90,8 @@ pub struct Worker {
     /// Where the worker publishes a copy of its counters every [`PUBLISH`], for readers on
     /// other threads; the packet path never touches it.
     published: Arc<ArcSwap<WorkerCounters>>,
+    /// The node's current ruleset, checked every [`MAINTAIN`] (a reload swaps it).
+    rulesets: Option<Arc<ArcSwap<Ruleset>>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -130,7 +135,14 @@ impl Worker {
             handoff,
             port_index,
             published,
+            rulesets: None,
         }
+    }
+
+    /// Follow the ruleset in `rulesets`: a reload stores a new one there and every worker
+    /// swaps it in within [`MAINTAIN`].
+    pub fn follow_rulesets(&mut self, rulesets: Arc<ArcSwap<Ruleset>>) {
+        self.rulesets = Some(rulesets);
     }
 
     /// The handle through which other threads read this worker's counters (at most
@@ -147,6 +159,7 @@ impl Worker {
         let mut backoff = Backoff::new(self.polling);
         let mut last_tick = Instant::ZERO;
         let mut last_publish = Instant::ZERO;
+        let mut last_maintain = Instant::ZERO;
         while !stop.load(Ordering::Relaxed) {
             let now = clock.now();
             let mut received = 0;
@@ -179,6 +192,10 @@ impl Worker {
                     None => out.free.push(mbuf),
                 });
             self.handoff.flush(self.forwarder.counters_mut());
+            if now.since(last_maintain) >= MAINTAIN {
+                self.maintain(now);
+                last_maintain = now;
+            }
             if now.since(last_tick) >= TICK {
                 self.forwarder.tick(now, &mut out);
                 last_tick = now;
@@ -201,6 +218,22 @@ impl Worker {
         let last = self.forwarder.counters().clone();
         self.published.store(Arc::new(last.clone()));
         last
+    }
+
+    /// Expiry and state events; a new ruleset if one was stored.
+    fn maintain(&mut self, now: Instant) {
+        if let Some(rulesets) = &self.rulesets {
+            let current = rulesets.load();
+            let stale = self
+                .forwarder
+                .firewall()
+                .is_some_and(|fw| !Arc::ptr_eq(fw.ruleset(), &current));
+            if stale {
+                let ruleset = Arc::clone(&current);
+                self.forwarder.set_ruleset(now, ruleset);
+            }
+        }
+        self.forwarder.maintain(now);
     }
 
     /// Turn generated frames into mbufs, send every TX batch, free the rest.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use rampart::report::format_report;
+use rampart::ruleset::{compile_filter, port_map};
 use rampart::setup::{load_config, node_spec};
 use rampart_dataplane::Node;
 use tracing_subscriber::EnvFilter;
@@ -70,6 +71,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let dump = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, dump.clone())
         .context("installing signal handlers")?;
+    // SIGHUP reloads the filter rules from the config file, keeping every state.
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
+        .context("installing signal handlers")?;
     tracing::info!(version = rampart::VERSION, config = %args.config.display(), "starting");
     let node = Node::start(&spec).context("starting the dataplane")?;
     for port in node.ports() {
@@ -85,6 +90,18 @@ fn run(args: &Args) -> anyhow::Result<()> {
     );
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
+        if reload.swap(false, Ordering::Relaxed) {
+            match reload_rules(&args.config, &config, &node) {
+                Ok(rules) => {
+                    tracing::info!(rules, "ruleset reloaded");
+                    println!("rampart: ruleset reloaded ({rules} rules)");
+                }
+                Err(err) => {
+                    tracing::error!("reload refused, the running ruleset stays: {err:#}");
+                    println!("rampart: reload refused: {err:#}");
+                }
+            }
+        }
         if dump.swap(false, Ordering::Relaxed) {
             print!("{}", format_report(&node.report()));
             println!("rampart: counters end");
@@ -95,4 +112,22 @@ fn run(args: &Args) -> anyhow::Result<()> {
     print!("{}", format_report(&report));
     println!("rampart: stopped");
     Ok(())
+}
+
+/// Reads `path` again and swaps in its `<filter>` rules. The ports must be the ones the node
+/// runs with (changing ports needs a restart). Returns the number of rules.
+fn reload_rules(
+    path: &std::path::Path,
+    running: &rampart_control::config::Config,
+    node: &Node,
+) -> anyhow::Result<usize> {
+    let config = load_config(path)?;
+    let ports = port_map(&config);
+    if ports != port_map(running) {
+        bail!("the ports changed; restart the node to change ports");
+    }
+    let ruleset = compile_filter(&config, &ports)?;
+    let rules = ruleset.len();
+    node.set_ruleset(ruleset)?;
+    Ok(rules)
 }

@@ -38,6 +38,52 @@ pub fn single_node_config(lab: &Lab, fw: Host) -> String {
 /// As [`single_node_config`], with `workers` workers (each af_packet port gets as many queue
 /// pairs).
 pub fn single_node_config_with_workers(lab: &Lab, fw: Host, workers: usize) -> String {
+    single_node_config_with_filter(lab, fw, workers, ALLOW_ALL_FILTER)
+}
+
+/// A `<filter>` that lets everything in on both interfaces, keeping state: for tests of
+/// routing rather than filtering. (pfSense's own default has the LAN rule only.)
+pub const ALLOW_ALL_FILTER: &str = r#"<filter>
+		<rule>
+			<tracker>1000000101</tracker>
+			<type>pass</type>
+			<interface>lan</interface>
+			<ipprotocol>inet</ipprotocol>
+			<statetype><![CDATA[keep state]]></statetype>
+			<source><network>lan</network></source>
+			<destination><any></any></destination>
+			<descr><![CDATA[Default allow LAN to any rule]]></descr>
+		</rule>
+		<rule>
+			<tracker>1000000102</tracker>
+			<type>pass</type>
+			<interface>wan</interface>
+			<ipprotocol>inet</ipprotocol>
+			<statetype><![CDATA[keep state]]></statetype>
+			<source><any></any></source>
+			<destination><any></any></destination>
+			<descr><![CDATA[Lab: allow WAN to any]]></descr>
+		</rule>
+	</filter>"#;
+
+/// pfSense's default `<filter>`: the LAN may go anywhere, nothing may come in from the WAN
+/// (replies pass by state only).
+pub const LAN_ONLY_FILTER: &str = r#"<filter>
+		<rule>
+			<tracker>1000000101</tracker>
+			<type>pass</type>
+			<interface>lan</interface>
+			<ipprotocol>inet</ipprotocol>
+			<statetype><![CDATA[keep state]]></statetype>
+			<source><network>lan</network></source>
+			<destination><any></any></destination>
+			<descr><![CDATA[Default allow LAN to any rule]]></descr>
+		</rule>
+	</filter>"#;
+
+/// As [`single_node_config_with_workers`], with `filter` (a whole `<filter>` element, plus
+/// `<aliases>` or `<nat>` if the test needs them) in place of [`ALLOW_ALL_FILTER`].
+pub fn single_node_config_with_filter(lab: &Lab, fw: Host, workers: usize, filter: &str) -> String {
     let a = lab.addressing();
     let (lan, wan) = (
         lab.fw_iface(fw, Segment::Lan),
@@ -69,6 +115,7 @@ pub fn single_node_config_with_workers(lab: &Lab, fw: Host, workers: usize) -> S
 	</interfaces>
 	<gateways></gateways>
 	<staticroutes></staticroutes>
+	{filter}
 	<rampart>
 		<workers>{workers}</workers>
 		<polling>adaptive</polling>
@@ -157,6 +204,62 @@ impl RunningNode {
             Some(status) if status.success() => Ok(self.process.log()),
             Some(status) => bail!("rampart exited with {status}:\n{}", self.process.log()),
             None => bail!("rampart ignored SIGTERM for 10 s:\n{}", self.process.log()),
+        }
+    }
+
+    /// The daemon's counters now: SIGUSR1, then the report it prints (the last one in its
+    /// log), as text.
+    ///
+    /// # Errors
+    /// When the signal fails or no report appears within 5 s.
+    pub fn counters(&mut self) -> Result<String> {
+        const END: &str = "rampart: counters end";
+        let before = self.process.log().matches(END).count();
+        self.process.signal(Signal::SIGUSR1)?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.process.log();
+            if log.matches(END).count() > before {
+                let end = log.rfind(END).unwrap_or(log.len());
+                let start = log[..end].rfind("port ").unwrap_or(0);
+                return Ok(log[start..end].to_string());
+            }
+            if Instant::now() > deadline {
+                bail!("no counters 5 s after SIGUSR1:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Writes `config` over the node's config file and sends SIGHUP; returns the daemon's
+    /// answer (`rampart: ruleset reloaded …` or `rampart: reload refused: …`).
+    ///
+    /// # Errors
+    /// When the file cannot be written or no answer appears within 5 s.
+    pub fn reload(&mut self, config: &str) -> Result<String> {
+        std::fs::write(&self.config, config)
+            .with_context(|| format!("writing {}", self.config.display()))?;
+        let answers = |log: &str| {
+            log.lines()
+                .filter(|l| {
+                    l.starts_with("rampart: ruleset reloaded")
+                        || l.starts_with("rampart: reload refused")
+                })
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        let before = answers(&self.process.log()).len();
+        self.process.signal(Signal::SIGHUP)?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let now = answers(&self.process.log());
+            if now.len() > before {
+                return Ok(now.last().cloned().unwrap_or_default());
+            }
+            if Instant::now() > deadline {
+                bail!("no answer 5 s after SIGHUP:\n{}", self.process.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use rampart_tests::node::{
-    rampart_binary, single_node_config, single_node_config_with_workers, start_node,
+    LAN_ONLY_FILTER, rampart_binary, single_node_config, single_node_config_with_filter, start_node,
 };
 use rampart_tests::{Host, Lab, StreamsConfig, ping, tcp_streams, tcp_transfer};
 
@@ -112,7 +112,9 @@ fn two_workers_forward_every_stream() {
     let binary = rampart_binary().unwrap();
     let lab = Lab::single_node().unwrap();
     let a = lab.addressing().clone();
-    let config = single_node_config_with_workers(&lab, Host::Fw1, 2);
+    // pfSense's default rules: the WAN gets no rule of its own, so a reply handled by a
+    // worker that does not hold its connection's state would be dropped (filter_block_in).
+    let config = single_node_config_with_filter(&lab, Host::Fw1, 2, LAN_ONLY_FILTER);
     let node = start_node(&lab, Host::Fw1, &binary, &config).unwrap();
     let through = ping(&lab, Host::Client, a.server, 3, Duration::from_secs(10)).unwrap();
     assert!(
@@ -136,5 +138,18 @@ fn two_workers_forward_every_stream() {
     assert!(many.all_ok(), "{:?}\n{}", many.errors, node.process.log());
     let log = node.stop().unwrap();
     assert!(log.contains("with 2 worker(s)"), "{log}");
+    let report = &log[log.rfind("forwarded ").unwrap()..];
+    assert!(!report.contains("filter_block_in"), "{report}");
+    assert!(!report.contains("tcp_bad_state"), "{report}");
+    let handoff_in: u64 = report
+        .split_whitespace()
+        .skip_while(|w| *w != "handoff_in")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(
+        handoff_in > 0,
+        "packets reached their flow's owner by handoff: {report}"
+    );
     lab.teardown().unwrap();
 }

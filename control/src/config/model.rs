@@ -14,6 +14,9 @@ pub struct System {
     pub hostname: String,
     /// `<domain>`.
     pub domain: String,
+    /// `<maximumstates>` (System > Advanced > Firewall): the state table size; pfSense's
+    /// default depends on memory, rampart's is 1,000,000.
+    pub maximum_states: Option<u32>,
     /// `<user>` entries.
     pub users: Vec<User>,
     /// `<group>` entries.

@@ -397,14 +397,19 @@ fn check_repeats(ctx: &mut Ctx, el: &Element, path: &str, extra: &[&str]) {
 
 // ---------------------------------------------------------------- system
 
+/// Most states `<maximumstates>` may ask for: what a state table can index.
+const MAX_STATES: u32 = (1 << 31) - 2;
+
 fn system(ctx: &mut Ctx, root: &Element) -> System {
     let Some(sys) = root.child("system") else {
         return System::default();
     };
     let path = ctx.section_path("system");
+    let maximum_states = ctx.number::<u32>(sys, "maximumstates", &path, 1, MAX_STATES);
     let mut out = System {
         hostname: text(sys, "hostname").to_owned(),
         domain: text(sys, "domain").to_owned(),
+        maximum_states,
         ..System::default()
     };
     let mut names = BTreeSet::new();

@@ -16,7 +16,11 @@ use crate::wire::{
 pub(super) enum Error {
     TimeExceeded,
     NetUnreachable,
-    FragmentationNeeded { mtu: u16 },
+    /// Answer to a `reject` rule for anything but TCP (pf's `return-icmp` default).
+    PortUnreachable,
+    FragmentationNeeded {
+        mtu: u16,
+    },
 }
 
 impl Error {
@@ -24,6 +28,7 @@ impl Error {
         match self {
             Error::TimeExceeded => (msg_type::TIME_EXCEEDED, 0),
             Error::NetUnreachable => (msg_type::DST_UNREACHABLE, 0),
+            Error::PortUnreachable => (msg_type::DST_UNREACHABLE, 3),
             Error::FragmentationNeeded { .. } => (msg_type::DST_UNREACHABLE, 4),
         }
     }

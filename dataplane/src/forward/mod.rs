@@ -10,11 +10,13 @@
 //! passed on is counted under a [`DropReason`].
 
 mod arp;
+mod filter;
 mod icmp;
 
 use std::net::Ipv4Addr;
 
 use crate::counters::{DropReason, WorkerCounters};
+use crate::firewall::Firewall;
 use crate::neighbour::{Lookup, NeighbourLimits, NeighbourSink, NeighbourTable};
 use crate::route::{Ipv4Net, RouteTable};
 use crate::time::Instant;
@@ -93,6 +95,9 @@ pub struct Forwarder<P> {
     counters: WorkerCounters,
     icmp_limit: IcmpRateLimit,
     generated: Vec<GeneratedFrame>,
+    /// The stateful filter; `None` routes everything (a plain router, for tests and the
+    /// forwarding benchmarks).
+    firewall: Option<Firewall>,
 }
 
 impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
@@ -114,6 +119,40 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
             neighbours: NeighbourTable::new(limits),
             icmp_limit: IcmpRateLimit::default(),
             generated: Vec::with_capacity(GENERATED_PER_BURST),
+            firewall: None,
+        }
+    }
+
+    /// Filters every packet through `firewall` from now on.
+    pub fn set_firewall(&mut self, firewall: Firewall) {
+        self.counters
+            .firewall
+            .rules
+            .resize(firewall.ruleset().rule_count(), Default::default());
+        self.firewall = Some(firewall);
+    }
+
+    /// The firewall, if there is one.
+    pub fn firewall(&self) -> Option<&Firewall> {
+        self.firewall.as_ref()
+    }
+
+    /// The firewall, mutably.
+    pub fn firewall_mut(&mut self) -> Option<&mut Firewall> {
+        self.firewall.as_mut()
+    }
+
+    /// Swaps the firewall's ruleset (states are kept); nothing without a firewall.
+    pub fn set_ruleset(&mut self, now: Instant, ruleset: std::sync::Arc<crate::rules::Ruleset>) {
+        if let Some(fw) = self.firewall.as_mut() {
+            fw.set_ruleset(now, ruleset, &mut self.counters.firewall);
+        }
+    }
+
+    /// Between bursts: state expiry and events (see [`Firewall::maintain`]).
+    pub fn maintain(&mut self, now: Instant) {
+        if let Some(fw) = self.firewall.as_mut() {
+            fw.maintain(now, &mut self.counters.firewall);
         }
     }
 
@@ -223,14 +262,24 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         if src.is_multicast() || src.is_broadcast() {
             return self.discard(pkt, DropReason::NotRoutable, out);
         }
+        let is_icmp = ip.next_header() == IpProtocol::ICMP;
+        if dst.is_multicast() || self.is_broadcast_on(rx_port, dst) || dst.is_unspecified() {
+            return self.discard(pkt, DropReason::NotRoutable, out);
+        }
+        let filtered = match self.filter_in(now, rx_port, &mut pkt) {
+            Ok(f) => f,
+            Err(reason) => return self.discard(pkt, reason, out),
+        };
+        // A port forward may have changed the destination.
+        let dst = match filtered.as_ref().map(|f| f.dst) {
+            Some(std::net::IpAddr::V4(d)) => d,
+            _ => dst,
+        };
         if self.is_local(dst) {
-            if ip.next_header() == IpProtocol::ICMP {
+            if is_icmp {
                 return self.echo(rx_port, pkt, out);
             }
             return self.discard(pkt, DropReason::LocalUnhandled, out);
-        }
-        if dst.is_multicast() || self.is_broadcast_on(rx_port, dst) || dst.is_unspecified() {
-            return self.discard(pkt, DropReason::NotRoutable, out);
         }
         if ttl <= 1 {
             self.icmp_error(now, rx_port, &pkt, icmp::Error::TimeExceeded);
@@ -252,6 +301,11 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
             return self.discard(pkt, DropReason::FragmentationUnsupported, out);
         }
         let egress_mac = egress.mac;
+        if let Some(fp) = filtered
+            && let Err(reason) = self.filter_out(now, rx_port, hop.port, &fp, &mut pkt)
+        {
+            return self.discard(pkt, reason, out);
+        }
         // Rewrite what does not depend on the neighbour now, so a held packet only needs its
         // destination MAC when it is released.
         let frame = pkt.as_mut();

@@ -1,0 +1,360 @@
+//! The stateful filter of one worker: its [state shard](crate::state) and the node's compiled
+//! [ruleset](crate::rules), applied to a packet on each port it crosses, as pf does.
+//!
+//! # What happens to a packet
+//!
+//! The forwarder calls [`Firewall::filter`] once when a packet arrives (pf direction `In`, the
+//! receiving port) and, if it is to be forwarded, once more for the egress port (`Out`),
+//! after routing. Each call:
+//!
+//! 1. TCP packets with an impossible flag combination are dropped (pf scrub).
+//! 2. The state table is looked up pf's way ([`StateTable::lookup`]). On a hit the packet is
+//!    tracked (TCP windows, UDP/other single/multiple, ICMP echo), ICMP errors are checked
+//!    against the flow they quote, and the packet passes — no rule is consulted. A TCP
+//!    segment outside the windows is dropped as `tcp_bad_state`.
+//! 3. On a miss the ruleset decides for this port and direction. A pass with `keep state`
+//!    (or sloppy, or synproxy, which is kept as plain state) creates a floating state
+//!    (pfSense's default state policy) in the packet's direction, carrying the rule's index;
+//!    `no state` passes without one. ICMP errors never create states (pf). A block drops,
+//!    a `reject` also tells the forwarder to answer.
+//!
+//! A connection through the node thus has two states, as in pf: one created inbound on the
+//! client's port and one outbound on the server's; replies match both. When a state's keys
+//! differ (NAT), [`Outcome::Pass`] carries the flow the packet must be rewritten to.
+//!
+//! Between bursts the worker calls [`Firewall::maintain`]: expiry (bounded work), and the
+//! state events for the sync core, which are counted and dropped until pfsync consumes them.
+//!
+//! # Reload
+//!
+//! [`Firewall::set_ruleset`] swaps the ruleset; states stay and keep passing their packets.
+//! Rule counters restart with the new ruleset (as pf's do); states from before the reload do
+//! not credit the new rules when they end.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::counters::{DropReason, FirewallCounters, RuleCounters};
+use crate::rules::{self, Action, Ruleset, StateType};
+use crate::state::{
+    Classified, KeySide, NO_RULE, NewState, PacketKey, PacketMeta, PfDirection, StateDrop,
+    StateTable, StateTableConfig, TcpSegment, Timeouts, classify_ipv4, flags, tcp,
+};
+use crate::time::Instant;
+use crate::wire::{Icmpv4Packet, IpProtocol, Ipv4Packet, TcpPacket};
+
+/// States removed per [`Firewall::maintain`] call at most.
+const EXPIRE_BUDGET: usize = 256;
+
+/// A worker's firewall settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirewallSettings {
+    /// States this worker may hold (the node's limit divided among workers).
+    pub states: usize,
+    /// pfsync creator id of this node.
+    pub creatorid: u32,
+    /// Start of the state id counter (see [`StateTableConfig::id_seed`]).
+    pub id_seed: u64,
+    /// Timeouts by class.
+    pub timeouts: Timeouts,
+    /// State events buffered between two [`Firewall::maintain`] calls (0: none).
+    pub event_capacity: usize,
+}
+
+/// What the filter needs from a packet, read once and used on both ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilterPacket {
+    /// The packet's flow, or the flow an ICMP error is about.
+    pub class: Classified,
+    /// The packet's own source, destination and protocol (for an ICMP error: the error's).
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// IP protocol of the packet itself.
+    pub proto: u8,
+    /// Its TCP segment, for TCP.
+    pub tcp: Option<TcpSegment>,
+    /// ICMP type, for ICMP.
+    pub icmp_type: u8,
+    /// IP total length, as pf counts bytes.
+    pub len: u32,
+}
+
+impl FilterPacket {
+    /// Reads an IPv4 packet whose header passed `Ipv4Packet::new_checked`.
+    ///
+    /// # Errors
+    ///
+    /// The [`StateDrop`] of [`classify_ipv4`] (non-first fragment, truncated transport
+    /// header, ICMP error not about a packet from its destination), or
+    /// [`StateDrop::Truncated`] for a TCP header shorter than it says.
+    pub fn ipv4<T: AsRef<[u8]>>(ip: &Ipv4Packet<T>) -> Result<FilterPacket, StateDrop> {
+        let class = classify_ipv4(ip)?;
+        let proto = ip.next_header();
+        let payload = ip.payload();
+        let tcp = if proto == IpProtocol::TCP {
+            let seg = TcpPacket::new_checked(payload).map_err(|_| StateDrop::Truncated)?;
+            Some(TcpSegment::from_packet(&seg))
+        } else {
+            None
+        };
+        let icmp_type = if proto == IpProtocol::ICMP {
+            Icmpv4Packet::new_checked(payload)
+                .map(|i| i.msg_type())
+                .map_err(|_| StateDrop::Truncated)?
+        } else {
+            0
+        };
+        Ok(FilterPacket {
+            class,
+            src: IpAddr::V4(ip.src_addr()),
+            dst: IpAddr::V4(ip.dst_addr()),
+            proto: proto.0,
+            tcp,
+            icmp_type,
+            len: u32::from(ip.total_len()),
+        })
+    }
+
+    /// The key the state table knows this packet by.
+    pub fn key(&self) -> &PacketKey {
+        match &self.class {
+            Classified::Flow(key) => key,
+            Classified::IcmpError(err) => &err.key,
+        }
+    }
+
+    /// Ports for the rules: TCP/UDP only.
+    fn ports(&self) -> (u16, u16) {
+        match &self.class {
+            Classified::Flow(k) if k.proto == IpProtocol::TCP || k.proto == IpProtocol::UDP => {
+                (k.src_port, k.dst_port)
+            }
+            _ => (0, 0),
+        }
+    }
+}
+
+/// What the filter decided for a packet on one port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Let it through; if `translate` is set, rewrite it to that flow first (NAT).
+    Pass {
+        /// The flow the packet has on the other side of its state's translation.
+        translate: Option<PacketKey>,
+    },
+    /// Drop it, counted under `reason`; with `reject`, answer the sender (TCP RST, ICMP
+    /// unreachable).
+    Block {
+        /// The drop counter.
+        reason: DropReason,
+        /// A `reject` rule decided.
+        reject: bool,
+    },
+}
+
+impl Outcome {
+    fn drop(reason: impl Into<DropReason>) -> Outcome {
+        Outcome::Block {
+            reason: reason.into(),
+            reject: false,
+        }
+    }
+}
+
+/// One worker's filter: its state shard and the current ruleset.
+#[derive(Debug)]
+pub struct Firewall {
+    table: StateTable,
+    ruleset: Arc<Ruleset>,
+    ruleset_since: Instant,
+    events_drained: u64,
+}
+
+impl Firewall {
+    /// A firewall for worker `worker_index` with `ruleset` and an empty state table of
+    /// `settings.states` slots (allocated now).
+    pub fn new(worker_index: u8, settings: &FirewallSettings, ruleset: Arc<Ruleset>) -> Self {
+        let mut config = StateTableConfig::new(settings.states, settings.creatorid, worker_index);
+        config.id_seed = settings.id_seed;
+        config.timeouts = settings.timeouts;
+        config.event_capacity = settings.event_capacity;
+        Firewall {
+            table: StateTable::with_config(config),
+            ruleset,
+            ruleset_since: Instant::ZERO,
+            events_drained: 0,
+        }
+    }
+
+    /// The state shard.
+    pub fn table(&self) -> &StateTable {
+        &self.table
+    }
+
+    /// The state shard, mutably (pfsync imports, state kills).
+    pub fn table_mut(&mut self) -> &mut StateTable {
+        &mut self.table
+    }
+
+    /// The ruleset in force.
+    pub fn ruleset(&self) -> &Arc<Ruleset> {
+        &self.ruleset
+    }
+
+    /// Swaps in `ruleset` at `now`; states are kept. Rule counters restart.
+    pub fn set_ruleset(
+        &mut self,
+        now: Instant,
+        ruleset: Arc<Ruleset>,
+        counters: &mut FirewallCounters,
+    ) {
+        self.ruleset = ruleset;
+        self.ruleset_since = now;
+        counters.rules.clear();
+        counters
+            .rules
+            .resize(self.ruleset.rule_count(), RuleCounters::default());
+        counters.ruleset_reloads += 1;
+    }
+
+    /// Filters `pkt` crossing `port` in `dir` (see the module doc).
+    pub fn filter(
+        &mut self,
+        now: Instant,
+        port: usize,
+        dir: PfDirection,
+        pkt: &FilterPacket,
+        counters: &mut FirewallCounters,
+    ) -> Outcome {
+        if let Some(seg) = &pkt.tcp
+            && tcp::check_flags(seg.flags).is_err()
+        {
+            return Outcome::drop(StateDrop::TcpBadFlags);
+        }
+        let key = pkt.key();
+        if let Some(m) = self.table.lookup(key, dir) {
+            counters.state_hits += 1;
+            let checked = match &pkt.class {
+                Classified::Flow(_) => self
+                    .table
+                    .track(
+                        m,
+                        now,
+                        &PacketMeta {
+                            len: pkt.len,
+                            tcp: pkt.tcp,
+                        },
+                    )
+                    .map(|_| ()),
+                Classified::IcmpError(err) => self.table.check_icmp_error(m, err),
+            };
+            if let Err(drop) = checked {
+                return Outcome::drop(drop);
+            }
+            let translate = self.table.get(m.handle).and_then(|st| {
+                if !st.is_translated() {
+                    return None;
+                }
+                let other = match m.side {
+                    KeySide::Wire => KeySide::Stack,
+                    KeySide::Stack => KeySide::Wire,
+                };
+                Some(st.packet_key(other, m.direction))
+            });
+            return Outcome::Pass { translate };
+        }
+        self.evaluate(now, port, dir, pkt, counters)
+    }
+
+    /// A state miss: the rules decide, and a pass may create a state.
+    fn evaluate(
+        &mut self,
+        now: Instant,
+        port: usize,
+        dir: PfDirection,
+        pkt: &FilterPacket,
+        counters: &mut FirewallCounters,
+    ) -> Outcome {
+        counters.rule_evaluations += 1;
+        let (src_port, dst_port) = pkt.ports();
+        let verdict = self.ruleset.evaluate(&rules::PacketMeta {
+            port,
+            direction: match dir {
+                PfDirection::In => rules::Direction::In,
+                PfDirection::Out => rules::Direction::Out,
+            },
+            proto: pkt.proto,
+            src: pkt.src,
+            dst: pkt.dst,
+            src_port,
+            dst_port,
+            icmp_type: pkt.icmp_type,
+            tcp_flags: pkt.tcp.map_or(0, |t| t.flags),
+        });
+        let rule = verdict.rule.map(|r| r.index as usize);
+        if let Some(c) = rule.and_then(|i| counters.rules.get_mut(i)) {
+            c.decisions += 1;
+        }
+        if verdict.action == Action::Block {
+            return Outcome::Block {
+                reason: match dir {
+                    PfDirection::In => DropReason::FilterBlockIn,
+                    PfDirection::Out => DropReason::FilterBlockOut,
+                },
+                reject: verdict.reject,
+            };
+        }
+        let Classified::Flow(key) = pkt.class else {
+            return Outcome::Pass { translate: None };
+        };
+        let state_flags = match verdict.state_type {
+            StateType::None => return Outcome::Pass { translate: None },
+            StateType::Sloppy => flags::SLOPPY,
+            StateType::Keep | StateType::Synproxy => 0,
+        };
+        let mut new = NewState::new(key, dir);
+        new.rule = verdict.rule.map_or(NO_RULE, |r| r.index);
+        new.log = u8::from(verdict.log);
+        new.state_flags = state_flags;
+        new.len = pkt.len;
+        new.tcp = pkt.tcp;
+        match self.table.insert(now, new) {
+            Ok(_) => {
+                if let Some(c) = rule.and_then(|i| counters.rules.get_mut(i)) {
+                    c.states_created += 1;
+                }
+                Outcome::Pass { translate: None }
+            }
+            Err(e) => Outcome::drop(StateDrop::from(e)),
+        }
+    }
+
+    /// Between bursts: expire what is due (bounded work) and hand the state events on.
+    /// Until the sync core consumes them (pfsync), events are counted and dropped.
+    pub fn maintain(&mut self, now: Instant, counters: &mut FirewallCounters) {
+        let since = self.ruleset_since;
+        let rules = &mut counters.rules;
+        self.table.expire(now, EXPIRE_BUDGET, |_, st| {
+            if st.rule == NO_RULE || st.creation() < since {
+                return;
+            }
+            if let Some(c) = rules.get_mut(st.rule as usize) {
+                c.state_packets += st.packets[0] + st.packets[1];
+                c.state_bytes += st.bytes[0] + st.bytes[1];
+            }
+        });
+        let events = self.table.events();
+        self.events_drained += events.drain().count() as u64;
+        counters.sync_events = self.events_drained + events.dropped();
+        counters.sync_events_dropped = counters.sync_events;
+        let stats = self.table.stats();
+        counters.states = self.table.len() as u64;
+        counters.states_inserted = stats.inserted;
+        counters.states_expired = stats.expired;
+        counters.states_removed = stats.removed;
+    }
+}
+
+#[cfg(test)]
+mod tests;

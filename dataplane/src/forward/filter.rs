@@ -1,0 +1,196 @@
+//! The forwarder's side of the firewall: filter a packet on the port it arrives on and the port
+//! it leaves by, apply a state's translation, and answer for `reject` rules.
+
+use std::net::Ipv4Addr;
+
+use super::{ETH_LEN, Forwarder, icmp, push_generated};
+use crate::counters::DropReason;
+use crate::firewall::{FilterPacket, Outcome};
+use crate::state::{PacketKey, PfDirection};
+use crate::time::Instant;
+use crate::wire::tcp::flag;
+use crate::wire::{
+    EtherType, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr, MacAddr, TcpPacket,
+    TcpRepr,
+};
+
+const MIN_FRAME_LEN: usize = 60;
+
+impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
+    /// The inbound pass on `rx_port`. `Ok(None)`: there is no firewall. `Ok(Some(fp))`: the
+    /// packet passed, and `fp` describes it as it is now (after any translation).
+    pub(super) fn filter_in(
+        &mut self,
+        now: Instant,
+        rx_port: usize,
+        pkt: &mut P,
+    ) -> Result<Option<FilterPacket>, DropReason> {
+        if self.firewall.is_none() {
+            return Ok(None);
+        }
+        let fp = read(pkt)?;
+        self.filter_pass(now, rx_port, rx_port, PfDirection::In, fp, pkt)
+            .map(Some)
+    }
+
+    /// The outbound pass on `egress` for a packet that passed inbound as `fp`.
+    pub(super) fn filter_out(
+        &mut self,
+        now: Instant,
+        rx_port: usize,
+        egress: usize,
+        fp: &FilterPacket,
+        pkt: &mut P,
+    ) -> Result<(), DropReason> {
+        self.filter_pass(now, rx_port, egress, PfDirection::Out, *fp, pkt)
+            .map(|_| ())
+    }
+
+    fn filter_pass(
+        &mut self,
+        now: Instant,
+        rx_port: usize,
+        port: usize,
+        dir: PfDirection,
+        fp: FilterPacket,
+        pkt: &mut P,
+    ) -> Result<FilterPacket, DropReason> {
+        let Some(fw) = self.firewall.as_mut() else {
+            return Ok(fp);
+        };
+        match fw.filter(now, port, dir, &fp, &mut self.counters.firewall) {
+            Outcome::Pass { translate: None } => Ok(fp),
+            Outcome::Pass {
+                translate: Some(to),
+            } => {
+                translate(pkt, &to)?;
+                read(pkt)
+            }
+            Outcome::Block { reason, reject } => {
+                if reject {
+                    self.reject(now, rx_port, pkt, &fp);
+                }
+                Err(reason)
+            }
+        }
+    }
+
+    /// Answers a packet a `reject` rule blocked, as pf's `block return`: a TCP RST for TCP
+    /// (never for a RST), an ICMP port unreachable for everything else (rate-limited like every
+    /// ICMP error). The answer goes back out of the port the packet came in by.
+    fn reject(&mut self, now: Instant, rx_port: usize, pkt: &P, fp: &FilterPacket) {
+        let Some(seg) = fp.tcp else {
+            self.icmp_error(now, rx_port, pkt, icmp::Error::PortUnreachable);
+            self.counters.firewall.rejects_icmp += 1;
+            return;
+        };
+        if seg.flags & flag::RST != 0 {
+            return;
+        }
+        let Some(port_mac) = self.ports.get(rx_port).map(|p| p.mac) else {
+            return;
+        };
+        let frame = pkt.as_ref();
+        let Ok(eth) = EthernetFrame::new_checked(frame) else {
+            return;
+        };
+        let Some(Ok(ip)) = frame.get(ETH_LEN..).map(Ipv4Packet::new_checked) else {
+            return;
+        };
+        let Ok(tcp) = TcpPacket::new_checked(ip.payload()) else {
+            return;
+        };
+        // pf_send_tcp for return-rst: RST|ACK, seq = their ack, ack = their seq + what the
+        // segment occupies in sequence space.
+        let occupies = seg.payload_len
+            + u32::from(seg.flags & flag::SYN != 0)
+            + u32::from(seg.flags & flag::FIN != 0);
+        let rst = Rst {
+            src_mac: port_mac,
+            dst_mac: eth.src_addr(),
+            src: ip.dst_addr(),
+            dst: ip.src_addr(),
+            tcp: TcpRepr {
+                src_port: tcp.dst_port(),
+                dst_port: tcp.src_port(),
+                seq_number: seg.ack,
+                ack_number: seg.seq.wrapping_add(occupies),
+                flags: flag::RST | flag::ACK,
+                window_len: 0,
+                window_scale: None,
+                max_seg_size: None,
+                payload_len: 0,
+            },
+        };
+        if push_generated(&mut self.generated, rx_port, |buf| rst.emit(buf)) {
+            self.counters.firewall.rejects_rst += 1;
+        } else {
+            self.counters.generate_failed += 1;
+        }
+    }
+}
+
+/// Reads the IPv4 packet in `pkt` for the filter.
+fn read<P: AsRef<[u8]>>(pkt: &P) -> Result<FilterPacket, DropReason> {
+    let ip = pkt
+        .as_ref()
+        .get(ETH_LEN..)
+        .and_then(|b| Ipv4Packet::new_checked(b).ok())
+        .ok_or(DropReason::Ipv4Malformed)?;
+    FilterPacket::ipv4(&ip).map_err(DropReason::from)
+}
+
+/// Rewrites the packet in `pkt` to flow `to` (a NAT state's other side).
+fn translate<P: AsMut<[u8]>>(_pkt: &mut P, _to: &PacketKey) -> Result<(), DropReason> {
+    // No state translates yet: outbound NAT and port forwards create the first ones.
+    Err(DropReason::StateInvalid)
+}
+
+/// A TCP RST to build.
+struct Rst {
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    tcp: TcpRepr,
+}
+
+impl Rst {
+    /// Ethernet + IPv4 + TCP into `buf`; returns the frame length (0 if it does not fit).
+    fn emit(&self, buf: &mut [u8]) -> usize {
+        const IP_LEN: usize = 20;
+        const TCP_LEN: usize = 20;
+        let len = ETH_LEN + IP_LEN + TCP_LEN;
+        let Some(frame) = buf.get_mut(..len.max(MIN_FRAME_LEN)) else {
+            return 0;
+        };
+        frame.fill(0);
+        EthernetRepr {
+            src_addr: self.src_mac,
+            dst_addr: self.dst_mac,
+            ethertype: EtherType::IPV4,
+        }
+        .emit(&mut EthernetFrame::new_unchecked(&mut *frame));
+        let Some(ip_bytes) = frame.get_mut(ETH_LEN..len) else {
+            return 0;
+        };
+        Ipv4Repr {
+            src_addr: self.src,
+            dst_addr: self.dst,
+            next_header: IpProtocol::TCP,
+            payload_len: TCP_LEN,
+            ttl: 64,
+            dscp: 0,
+            ident: 0,
+            dont_frag: true,
+        }
+        .emit(&mut Ipv4Packet::new_unchecked(&mut *ip_bytes));
+        let Some(tcp_bytes) = ip_bytes.get_mut(IP_LEN..) else {
+            return 0;
+        };
+        let mut tcp = TcpPacket::new_unchecked(tcp_bytes);
+        self.tcp.emit(&mut tcp);
+        tcp.fill_checksum_v4(self.src, self.dst);
+        len.max(MIN_FRAME_LEN)
+    }
+}
