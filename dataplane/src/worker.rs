@@ -156,6 +156,8 @@ impl Worker {
         let clock = MonotonicClock::default();
         let mut out = Output::new(self.tx.len(), crate::dpdk::BURST_SIZE);
         let mut batch = RxBatch::default();
+        // The packets of a burst this worker owns (the others are handed over).
+        let mut mine: Vec<Mbuf> = Vec::with_capacity(crate::dpdk::BURST_SIZE);
         let mut backoff = Backoff::new(self.polling);
         let mut last_tick = Instant::ZERO;
         let mut last_publish = Instant::ZERO;
@@ -172,12 +174,14 @@ impl Worker {
                         continue;
                     }
                     if let Some(mbuf) = self.handoff.steer(mbuf, &self.pool, counters) {
-                        self.forwarder.process(now, port, mbuf, &mut out);
+                        mine.push(mbuf);
                     }
                 }
+                self.forwarder.process_burst(now, port, &mut mine, &mut out);
             }
             let (forwarder, port_index) = (&mut self.forwarder, &self.port_index);
             let index_of = |m: &Mbuf| port_index.get(usize::from(m.port())).copied().flatten();
+            // Handed-over packets come from every port; each is processed on its own.
             received += self.handoff.recv_flows(&mut batch, |mbuf| {
                 forwarder.counters_mut().handoff_in += 1;
                 match index_of(&mbuf) {

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use crate::counters::{DropReason, FirewallCounters, RuleCounters};
 use crate::rules::{self, Action, Ruleset, StateType};
 use crate::state::{
-    Classified, KeySide, NO_RULE, NewState, PacketKey, PacketMeta, PfDirection, StateDrop,
+    Classified, KeySide, Match, NO_RULE, NewState, PacketKey, PacketMeta, PfDirection, StateDrop,
     StateTable, StateTableConfig, TcpSegment, Timeouts, classify_ipv4, flags, tcp,
 };
 use crate::time::Instant;
@@ -218,13 +218,17 @@ impl Firewall {
         counters.ruleset_reloads += 1;
     }
 
-    /// Filters `pkt` crossing `port` in `dir` (see the module doc).
+    /// Filters `pkt` crossing `port` in `dir` (see the module doc). `hint` is the state
+    /// lookup when the caller did it already for a whole burst ([`StateTable::lookup_burst`]);
+    /// a hit whose state has gone since, or a miss (an earlier packet of the burst may have
+    /// created the state), is looked up again.
     pub fn filter(
         &mut self,
         now: Instant,
         port: usize,
         dir: PfDirection,
         pkt: &FilterPacket,
+        hint: Option<Option<Match>>,
         counters: &mut FirewallCounters,
     ) -> Outcome {
         if let Some(seg) = &pkt.tcp
@@ -233,7 +237,11 @@ impl Firewall {
             return Outcome::drop(StateDrop::TcpBadFlags);
         }
         let key = pkt.key();
-        if let Some(m) = self.table.lookup(key, dir) {
+        let found = match hint {
+            Some(Some(m)) if self.table.get(m.handle).is_some() => Some(m),
+            _ => self.table.lookup(key, dir),
+        };
+        if let Some(m) = found {
             counters.state_hits += 1;
             let checked = match &pkt.class {
                 Classified::Flow(_) => self

@@ -320,3 +320,69 @@ fn test_states_expire_and_events_are_counted() {
     assert_eq!(c.sync_events, 4, "and two deletes");
     assert_eq!(c.rules[0].state_packets, 1);
 }
+
+/// Frames of several connections: handshakes, data both ways, a new flow's SYN twice in a row,
+/// blocked and forged packets, ARP in between.
+fn mixed_traffic() -> Vec<(usize, Vec<u8>)> {
+    let mut frames = Vec::new();
+    for c in 0..6u16 {
+        let port = 41000 + c;
+        frames.push((LAN, from_client(seg(port, 80, 1000, 0, SYN, 0))));
+        if c % 2 == 0 {
+            frames.push((LAN, from_client(seg(port, 80, 1000, 0, SYN, 0))));
+        }
+        frames.push((WAN, from_server(seg(80, port, 5000, 1001, SYN | ACK, 0))));
+        frames.push((LAN, from_client(seg(port, 80, 1001, 5001, ACK, 10))));
+        frames.push((WAN, from_server(seg(80, port, 5001, 1011, ACK, 100))));
+        frames.push((
+            WAN,
+            from_server(seg(80, port, 5001 + (1 << 30), 1011, ACK, 1)),
+        ));
+        frames.push((WAN, from_server(seg(5555, 80 + c, 1, 0, SYN, 0))));
+        frames.push((LAN, from_client(seg(port, 22, 1, 0, SYN, 0))));
+        frames.push((
+            LAN,
+            arp_frame(ArpOperation::Reply, CLIENT_MAC, CLIENT, LAN_MAC, LAN_IP),
+        ));
+    }
+    frames
+}
+
+#[test]
+fn test_bursts_decide_as_packet_by_packet() {
+    let frames = mixed_traffic();
+    let mut single = forwarder(vec![allow_http()]);
+    let mut single_out = Output::new(2, 256);
+    for (port, frame) in frames.clone() {
+        single.process(Instant::ZERO, port, frame, &mut single_out);
+    }
+    for burst_len in [1usize, 3, 7, 32, 64] {
+        let mut burst = forwarder(vec![allow_http()]);
+        let mut out = Output::new(2, 256);
+        // Consecutive frames of one port form a burst, at most `burst_len` long.
+        let mut pending: Vec<Vec<u8>> = Vec::new();
+        let mut pending_port = LAN;
+        for (port, frame) in frames.clone() {
+            if port != pending_port || pending.len() == burst_len {
+                burst.process_burst(Instant::ZERO, pending_port, &mut pending, &mut out);
+                pending_port = port;
+            }
+            pending.push(frame);
+        }
+        burst.process_burst(Instant::ZERO, pending_port, &mut pending, &mut out);
+        assert_eq!(out.tx, single_out.tx, "burst length {burst_len}");
+        assert_eq!(out.free.len(), single_out.free.len());
+        assert_eq!(
+            burst.counters(),
+            single.counters(),
+            "burst length {burst_len}"
+        );
+        assert_eq!(
+            burst.firewall().unwrap().table().len(),
+            single.firewall().unwrap().table().len()
+        );
+    }
+    assert!(single.counters().dropped(DropReason::TcpBadState) > 0);
+    assert!(single.counters().dropped(DropReason::FilterBlockIn) > 0);
+    assert!(single.counters().forwarded > 20);
+}

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use super::{ETH_LEN, Forwarder, icmp, push_generated};
 use crate::counters::DropReason;
 use crate::firewall::{FilterPacket, Outcome};
-use crate::state::{PacketKey, PfDirection};
+use crate::state::{Match, PacketKey, PfDirection};
 use crate::time::Instant;
 use crate::wire::tcp::flag;
 use crate::wire::{
@@ -19,17 +19,22 @@ const MIN_FRAME_LEN: usize = 60;
 impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
     /// The inbound pass on `rx_port`. `Ok(None)`: there is no firewall. `Ok(Some(fp))`: the
     /// packet passed, and `fp` describes it as it is now (after any translation).
+    /// With `hint`, the state lookup was done already (for a burst).
     pub(super) fn filter_in(
         &mut self,
         now: Instant,
         rx_port: usize,
         pkt: &mut P,
+        hint: Option<(FilterPacket, Option<Match>)>,
     ) -> Result<Option<FilterPacket>, DropReason> {
         if self.firewall.is_none() {
             return Ok(None);
         }
-        let fp = read(pkt)?;
-        self.filter_pass(now, rx_port, rx_port, PfDirection::In, fp, pkt)
+        let (fp, hint) = match hint {
+            Some((fp, m)) => (fp, Some(m)),
+            None => (read(pkt)?, None),
+        };
+        self.filter_pass(now, rx_port, rx_port, PfDirection::In, fp, pkt, hint)
             .map(Some)
     }
 
@@ -41,11 +46,13 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         egress: usize,
         fp: &FilterPacket,
         pkt: &mut P,
+        hint: Option<Option<Match>>,
     ) -> Result<(), DropReason> {
-        self.filter_pass(now, rx_port, egress, PfDirection::Out, *fp, pkt)
+        self.filter_pass(now, rx_port, egress, PfDirection::Out, *fp, pkt, hint)
             .map(|_| ())
     }
 
+    #[allow(clippy::too_many_arguments)] // one pass's whole context; called from two places
     fn filter_pass(
         &mut self,
         now: Instant,
@@ -54,11 +61,12 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         dir: PfDirection,
         fp: FilterPacket,
         pkt: &mut P,
+        hint: Option<Option<Match>>,
     ) -> Result<FilterPacket, DropReason> {
         let Some(fw) = self.firewall.as_mut() else {
             return Ok(fp);
         };
-        match fw.filter(now, port, dir, &fp, &mut self.counters.firewall) {
+        match fw.filter(now, port, dir, &fp, hint, &mut self.counters.firewall) {
             Outcome::Pass { translate: None } => Ok(fp),
             Outcome::Pass {
                 translate: Some(to),
@@ -131,7 +139,7 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
 }
 
 /// Reads the IPv4 packet in `pkt` for the filter.
-fn read<P: AsRef<[u8]>>(pkt: &P) -> Result<FilterPacket, DropReason> {
+pub(super) fn read<P: AsRef<[u8]>>(pkt: &P) -> Result<FilterPacket, DropReason> {
     let ip = pkt
         .as_ref()
         .get(ETH_LEN..)

@@ -10,15 +10,17 @@
 //! passed on is counted under a [`DropReason`].
 
 mod arp;
+mod burst;
 mod filter;
 mod icmp;
 
 use std::net::Ipv4Addr;
 
 use crate::counters::{DropReason, WorkerCounters};
-use crate::firewall::Firewall;
+use crate::firewall::{FilterPacket, Firewall};
 use crate::neighbour::{Lookup, NeighbourLimits, NeighbourSink, NeighbourTable};
 use crate::route::{Ipv4Net, RouteTable};
+use crate::state::Match;
 use crate::time::Instant;
 use crate::wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet, MacAddr};
 
@@ -98,6 +100,8 @@ pub struct Forwarder<P> {
     /// The stateful filter; `None` routes everything (a plain router, for tests and the
     /// forwarding benchmarks).
     firewall: Option<Firewall>,
+    /// Scratch space of [`Forwarder::process_burst`], kept to avoid allocating per burst.
+    burst: burst::Scratch<P>,
 }
 
 impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
@@ -120,6 +124,7 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
             icmp_limit: IcmpRateLimit::default(),
             generated: Vec::with_capacity(GENERATED_PER_BURST),
             firewall: None,
+            burst: burst::Scratch::default(),
         }
     }
 
@@ -199,11 +204,19 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
 
     /// Decide what happens to `pkt`, received on port index `rx_port`.
     pub fn process(&mut self, now: Instant, rx_port: usize, pkt: P, out: &mut Output<P>) {
-        let len = pkt.as_ref().len();
+        self.count_rx(rx_port, &pkt);
+        self.dispatch(now, rx_port, pkt, out);
+    }
+
+    fn count_rx(&mut self, rx_port: usize, pkt: &P) {
         if let Some(c) = self.counters.ports.get_mut(rx_port) {
             c.rx_packets += 1;
-            c.rx_bytes += len as u64;
+            c.rx_bytes += pkt.as_ref().len() as u64;
         }
+    }
+
+    /// [`process`](Self::process) after the RX counters.
+    fn dispatch(&mut self, now: Instant, rx_port: usize, pkt: P, out: &mut Output<P>) {
         let Some(port) = self.ports.get(rx_port) else {
             return self.discard(pkt, DropReason::NotOurMac, out);
         };
@@ -247,62 +260,118 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
     }
 
     fn ipv4(&mut self, now: Instant, rx_port: usize, mut pkt: P, out: &mut Output<P>) {
-        let frame = pkt.as_mut();
-        let Some(ip_bytes) = frame.get(ETH_LEN..) else {
-            return self.discard(pkt, DropReason::Ipv4Malformed, out);
+        let meta = match self.ipv4_checks(rx_port, &pkt) {
+            Ok(meta) => meta,
+            Err(reason) => return self.discard(pkt, reason, out),
         };
-        let Ok(ip) = Ipv4Packet::new_checked(ip_bytes) else {
-            return self.discard(pkt, DropReason::Ipv4Malformed, out);
-        };
-        if !ip.verify_checksum() {
-            return self.discard(pkt, DropReason::Ipv4BadChecksum, out);
-        }
-        let (src, dst, ttl) = (ip.src_addr(), ip.dst_addr(), ip.ttl());
-        let (total_len, dont_frag) = (ip.total_len(), ip.dont_frag());
-        if src.is_multicast() || src.is_broadcast() {
-            return self.discard(pkt, DropReason::NotRoutable, out);
-        }
-        let is_icmp = ip.next_header() == IpProtocol::ICMP;
-        if dst.is_multicast() || self.is_broadcast_on(rx_port, dst) || dst.is_unspecified() {
-            return self.discard(pkt, DropReason::NotRoutable, out);
-        }
-        let filtered = match self.filter_in(now, rx_port, &mut pkt) {
+        let filtered = match self.filter_in(now, rx_port, &mut pkt, None) {
             Ok(f) => f,
             Err(reason) => return self.discard(pkt, reason, out),
         };
+        if let Some((pkt, routed)) = self.ipv4_route(now, rx_port, pkt, meta, filtered, out) {
+            self.ipv4_out(now, rx_port, pkt, routed, None, out);
+        }
+    }
+
+    /// The checks before any filtering: a well-formed IPv4 packet (header checksum included)
+    /// from a unicast source to a destination that can be routed at all.
+    fn ipv4_checks(&self, rx_port: usize, pkt: &P) -> Result<Ipv4Meta, DropReason> {
+        let ip = pkt
+            .as_ref()
+            .get(ETH_LEN..)
+            .and_then(|b| Ipv4Packet::new_checked(b).ok())
+            .ok_or(DropReason::Ipv4Malformed)?;
+        if !ip.verify_checksum() {
+            return Err(DropReason::Ipv4BadChecksum);
+        }
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        if src.is_multicast() || src.is_broadcast() {
+            return Err(DropReason::NotRoutable);
+        }
+        if dst.is_multicast() || self.is_broadcast_on(rx_port, dst) || dst.is_unspecified() {
+            return Err(DropReason::NotRoutable);
+        }
+        Ok(Ipv4Meta {
+            dst,
+            ttl: ip.ttl(),
+            total_len: ip.total_len(),
+            dont_frag: ip.dont_frag(),
+            is_icmp: ip.next_header() == IpProtocol::ICMP,
+        })
+    }
+
+    /// After the inbound pass: local delivery, TTL, route and MTU. Returns the packet and its
+    /// way out, or `None` when it was consumed (answered, dropped).
+    fn ipv4_route(
+        &mut self,
+        now: Instant,
+        rx_port: usize,
+        pkt: P,
+        meta: Ipv4Meta,
+        filtered: Option<FilterPacket>,
+        out: &mut Output<P>,
+    ) -> Option<(P, Routed)> {
         // A port forward may have changed the destination.
         let dst = match filtered.as_ref().map(|f| f.dst) {
             Some(std::net::IpAddr::V4(d)) => d,
-            _ => dst,
+            _ => meta.dst,
         };
         if self.is_local(dst) {
-            if is_icmp {
-                return self.echo(rx_port, pkt, out);
+            if meta.is_icmp {
+                self.echo(rx_port, pkt, out);
+            } else {
+                self.discard(pkt, DropReason::LocalUnhandled, out);
             }
-            return self.discard(pkt, DropReason::LocalUnhandled, out);
+            return None;
         }
-        if ttl <= 1 {
+        if meta.ttl <= 1 {
             self.icmp_error(now, rx_port, &pkt, icmp::Error::TimeExceeded);
-            return self.discard(pkt, DropReason::TtlExceeded, out);
+            self.discard(pkt, DropReason::TtlExceeded, out);
+            return None;
         }
         let Some(hop) = self.routes.lookup(dst) else {
             self.icmp_error(now, rx_port, &pkt, icmp::Error::NetUnreachable);
-            return self.discard(pkt, DropReason::NoRoute, out);
+            self.discard(pkt, DropReason::NoRoute, out);
+            return None;
         };
         let Some(egress) = self.ports.get(hop.port) else {
-            return self.discard(pkt, DropReason::NoRoute, out);
+            self.discard(pkt, DropReason::NoRoute, out);
+            return None;
         };
-        if total_len > egress.mtu {
-            if dont_frag {
+        if meta.total_len > egress.mtu {
+            if meta.dont_frag {
                 let mtu = egress.mtu;
                 self.icmp_error(now, rx_port, &pkt, icmp::Error::FragmentationNeeded { mtu });
-                return self.discard(pkt, DropReason::MtuExceeded, out);
+                self.discard(pkt, DropReason::MtuExceeded, out);
+            } else {
+                self.discard(pkt, DropReason::FragmentationUnsupported, out);
             }
-            return self.discard(pkt, DropReason::FragmentationUnsupported, out);
+            return None;
         }
-        let egress_mac = egress.mac;
-        if let Some(fp) = filtered
-            && let Err(reason) = self.filter_out(now, rx_port, hop.port, &fp, &mut pkt)
+        Some((
+            pkt,
+            Routed {
+                port: hop.port,
+                mac: egress.mac,
+                next_hop: hop.gateway.unwrap_or(dst),
+                filtered,
+            },
+        ))
+    }
+
+    /// The outbound pass (with `hint`, the state lookup done for a burst), then the rewrite
+    /// and the neighbour: out on the egress port, or held until the next hop resolves.
+    fn ipv4_out(
+        &mut self,
+        now: Instant,
+        rx_port: usize,
+        mut pkt: P,
+        routed: Routed,
+        hint: Option<Option<Match>>,
+        out: &mut Output<P>,
+    ) {
+        if let Some(fp) = &routed.filtered
+            && let Err(reason) = self.filter_out(now, rx_port, routed.port, fp, &mut pkt, hint)
         {
             return self.discard(pkt, reason, out);
         }
@@ -312,13 +381,12 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         if let Some(ip_bytes) = frame.get_mut(ETH_LEN..) {
             Ipv4Packet::new_unchecked(ip_bytes).decrement_ttl();
         }
-        EthernetFrame::new_unchecked(&mut *frame).set_src_addr(egress_mac);
-        let next_hop = hop.gateway.unwrap_or(dst);
-        match self.neighbours.lookup(hop.port, next_hop) {
+        EthernetFrame::new_unchecked(&mut *frame).set_src_addr(routed.mac);
+        match self.neighbours.lookup(routed.port, routed.next_hop) {
             Lookup::Known(mac) => {
                 EthernetFrame::new_unchecked(pkt.as_mut()).set_dst_addr(mac);
                 self.counters.forwarded += 1;
-                if let Some(tx) = out.tx.get_mut(hop.port) {
+                if let Some(tx) = out.tx.get_mut(routed.port) {
                     tx.push(pkt);
                 }
             }
@@ -331,10 +399,30 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
                     generated: &mut self.generated,
                 };
                 self.neighbours
-                    .hold(now, hop.port, next_hop, pkt, &mut sink);
+                    .hold(now, routed.port, routed.next_hop, pkt, &mut sink);
             }
         }
     }
+}
+
+/// What the checks before filtering learnt about an IPv4 packet.
+#[derive(Debug, Clone, Copy)]
+struct Ipv4Meta {
+    dst: Ipv4Addr,
+    ttl: u8,
+    total_len: u16,
+    dont_frag: bool,
+    is_icmp: bool,
+}
+
+/// A packet's way out, decided after its inbound pass.
+#[derive(Debug, Clone, Copy)]
+struct Routed {
+    port: usize,
+    mac: MacAddr,
+    next_hop: Ipv4Addr,
+    /// The packet as the inbound pass left it; `None` without a firewall.
+    filtered: Option<FilterPacket>,
 }
 
 /// The neighbour table's view of the forwarder: where requests, releases and discards go.

@@ -674,13 +674,18 @@ impl StateTable {
         // 4. Every candidate's slot: its generation, folded with a port of the matched key,
         //    which brings in the slot's first line and the line of that key (the same line
         //    for the wire key). Vacant slots are read too; step 5 sorts them out.
+        //    Tracking comes next and writes the slot's second and third lines (peers and
+        //    counters): load a byte of each now, so that those misses overlap too.
         let mut seen = [0u32; BURST];
+        let mut ahead = 0u64;
         for (entry, seen) in found.iter().zip(seen.iter_mut()).take(n) {
             *seen = self.slots.get(entry.slot() as usize).map_or(0, |s| {
                 let [port, _] = s.state.key(entry.side()).port;
+                ahead ^= u64::from(s.state.src.state) ^ s.state.bytes[0];
                 s.generation ^ u32::from(port)
             });
         }
+        std::hint::black_box(ahead);
         // 5. Confirmations. A false tag match (15 bits) falls back to the full probe.
         for (((key, entry), seen), out) in lookups
             .iter()
