@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use rampart::report::format_report;
-use rampart::ruleset::{compile_filter, port_map};
+use rampart::ruleset::{compile_filter, compile_filter_report, port_map};
 use rampart::setup::{load_config, node_spec};
 use rampart_dataplane::Node;
 use tracing_subscriber::EnvFilter;
@@ -53,13 +53,21 @@ fn run(args: &Args) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("rampart-{}", std::process::id()));
     let spec = node_spec(&config, &prefix)?;
     if args.check {
+        let filter = compile_filter_report(&config, &port_map(&config))?;
         println!(
-            "{}: valid ({} ports, {} routes, {} workers)",
+            "{}: valid ({} ports, {} routes, {} workers, {} filter rules)",
             args.config.display(),
             spec.ports.len(),
             spec.routes.len(),
-            spec.workers
+            spec.workers,
+            filter.ruleset.len()
         );
+        for skipped in &filter.skipped {
+            let tracker = skipped
+                .tracker
+                .map_or(String::new(), |t| format!(" (tracker {t})"));
+            println!("  skipped {}{tracker}: {}", skipped.path, skipped.reason);
+        }
         return Ok(());
     }
 

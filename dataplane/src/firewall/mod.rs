@@ -38,10 +38,11 @@ use crate::counters::{DropReason, FirewallCounters, RuleCounters};
 use crate::rules::{self, Action, Ruleset, StateType};
 use crate::state::{
     Classified, KeySide, Match, NO_RULE, NewState, PacketKey, PacketMeta, PfDirection, StateDrop,
-    StateTable, StateTableConfig, TcpSegment, Timeouts, classify_ipv4, flags, tcp,
+    StateTable, StateTableConfig, TcpSegment, Timeouts, classify_ipv4, classify_ipv6, flags,
+    flow::upper_layer, tcp,
 };
 use crate::time::Instant;
-use crate::wire::{Icmpv4Packet, IpProtocol, Ipv4Packet, TcpPacket};
+use crate::wire::{Icmpv4Packet, Icmpv6Packet, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket};
 
 /// States removed per [`Firewall::maintain`] call at most.
 const EXPIRE_BUDGET: usize = 256;
@@ -113,6 +114,39 @@ impl FilterPacket {
             tcp,
             icmp_type,
             len: u32::from(ip.total_len()),
+        })
+    }
+
+    /// Reads an IPv6 packet whose header passed `Ipv6Packet::new_checked`; extension headers
+    /// are walked to the upper layer.
+    ///
+    /// # Errors
+    ///
+    /// As [`FilterPacket::ipv4`], from [`classify_ipv6`].
+    pub fn ipv6<T: AsRef<[u8]>>(ip: &Ipv6Packet<T>) -> Result<FilterPacket, StateDrop> {
+        let class = classify_ipv6(ip)?;
+        let (proto, l4) = upper_layer(ip)?;
+        let tcp = if proto == IpProtocol::TCP {
+            let seg = TcpPacket::new_checked(l4).map_err(|_| StateDrop::Truncated)?;
+            Some(TcpSegment::from_packet(&seg))
+        } else {
+            None
+        };
+        let icmp_type = if proto == IpProtocol::IPV6_ICMP {
+            Icmpv6Packet::new_checked(l4)
+                .map(|i| i.msg_type())
+                .map_err(|_| StateDrop::Truncated)?
+        } else {
+            0
+        };
+        Ok(FilterPacket {
+            class,
+            src: IpAddr::V6(ip.src_addr()),
+            dst: IpAddr::V6(ip.dst_addr()),
+            proto: proto.0,
+            tcp,
+            icmp_type,
+            len: 40 + u32::from(ip.payload_len()),
         })
     }
 

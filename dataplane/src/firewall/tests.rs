@@ -386,3 +386,92 @@ fn test_bursts_decide_as_packet_by_packet() {
     assert!(single.counters().dropped(DropReason::FilterBlockIn) > 0);
     assert!(single.counters().forwarded > 20);
 }
+
+fn tcp6(src: &str, dst: &str, s: Segment) -> Vec<u8> {
+    use crate::wire::{Ipv6Packet, Ipv6Repr, TcpRepr};
+    let (src, dst): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+        (src.parse().unwrap(), dst.parse().unwrap());
+    let mut buf = vec![0u8; 40 + 20 + s.payload];
+    Ipv6Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: crate::wire::IpProtocol::TCP,
+        payload_len: 20 + s.payload,
+        hop_limit: 64,
+    }
+    .emit(&mut Ipv6Packet::new_unchecked(&mut buf[..]));
+    let mut tcp = TcpPacket::new_unchecked(&mut buf[40..]);
+    TcpRepr {
+        src_port: s.src_port,
+        dst_port: s.dst_port,
+        seq_number: s.seq,
+        ack_number: s.ack,
+        flags: s.flags,
+        window_len: s.window,
+        window_scale: None,
+        max_seg_size: None,
+        payload_len: s.payload,
+    }
+    .emit(&mut tcp);
+    tcp.fill_checksum_v6(&src, &dst);
+    buf
+}
+
+#[test]
+fn test_ipv6_states_and_rules_work_as_for_ipv4() {
+    use crate::rules::IpFamilies;
+    let mut rule = allow_http();
+    rule.families = IpFamilies::V6;
+    rule.src = AddrSpec::Nets {
+        v4: None,
+        v6: Some(vec![
+            crate::rules::Ipv6Net::new("2001:db8:1::".parse().unwrap(), 64).unwrap(),
+        ]),
+        negate: false,
+    };
+    let settings = FirewallSettings {
+        states: 16,
+        creatorid: 7,
+        id_seed: 1,
+        timeouts: Timeouts::default(),
+        event_capacity: 0,
+    };
+    let mut fw = Firewall::new(0, &settings, ruleset(vec![rule]));
+    let mut counters = FirewallCounters::default();
+    counters.rules.resize(1, RuleCounters::default());
+    let (client, server) = ("2001:db8:1::10", "2001:db8:2::20");
+    let mut pass = |fw: &mut Firewall, port, dir, bytes: Vec<u8>| {
+        let ip = crate::wire::Ipv6Packet::new_checked(&bytes[..]).unwrap();
+        let fp = FilterPacket::ipv6(&ip).unwrap();
+        fw.filter(Instant::ZERO, port, dir, &fp, None, &mut counters)
+    };
+    let passed = Outcome::Pass { translate: None };
+    let syn = tcp6(client, server, seg(40000, 80, 1000, 0, SYN, 0));
+    assert_eq!(pass(&mut fw, LAN, PfDirection::In, syn.clone()), passed);
+    assert_eq!(pass(&mut fw, WAN, PfDirection::Out, syn), passed);
+    assert_eq!(fw.table().len(), 2);
+    let syn_ack = tcp6(server, client, seg(80, 40000, 5000, 1001, SYN | ACK, 0));
+    assert_eq!(pass(&mut fw, WAN, PfDirection::In, syn_ack.clone()), passed);
+    assert_eq!(pass(&mut fw, LAN, PfDirection::Out, syn_ack), passed);
+    let forged = tcp6(
+        server,
+        client,
+        seg(80, 40000, 5001 + (1 << 30), 1001, ACK, 1),
+    );
+    assert_eq!(
+        pass(&mut fw, WAN, PfDirection::In, forged),
+        Outcome::Block {
+            reason: DropReason::TcpBadState,
+            reject: false
+        }
+    );
+    let from_wan = tcp6(server, client, seg(5555, 80, 1, 0, SYN, 0));
+    assert_eq!(
+        pass(&mut fw, WAN, PfDirection::In, from_wan),
+        Outcome::Block {
+            reason: DropReason::FilterBlockIn,
+            reject: false
+        }
+    );
+    assert_eq!(fw.table().len(), 2);
+}

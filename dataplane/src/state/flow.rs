@@ -129,6 +129,15 @@ pub fn classify_ipv6<T: AsRef<[u8]>>(ip: &Ipv6Packet<T>) -> Result<Classified, S
     Ok(Classified::Flow(PacketKey::v6(src, sp, dst, dp, proto)))
 }
 
+/// The upper-layer protocol of an IPv6 packet and its bytes, past the extension headers.
+///
+/// # Errors
+///
+/// As [`classify_ipv6`] for the extension headers.
+pub fn upper_layer<T: AsRef<[u8]>>(ip: &Ipv6Packet<T>) -> Result<(IpProtocol, &[u8]), StateDrop> {
+    skip_ext_headers(ip.next_header(), ip.payload())
+}
+
 /// Walks IPv6 extension headers to the transport header (at most 8 of them).
 fn skip_ext_headers(
     mut proto: IpProtocol,
