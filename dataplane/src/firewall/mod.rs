@@ -38,8 +38,8 @@ use crate::counters::{DropReason, FirewallCounters, RuleCounters};
 use crate::rules::{self, Action, Ruleset, StateType};
 use crate::state::{
     Classified, KeySide, Match, NO_RULE, NewState, PacketKey, PacketMeta, PfDirection, StateDrop,
-    StateTable, StateTableConfig, TcpSegment, Timeouts, classify_ipv4, classify_ipv6, flags,
-    flow::upper_layer, tcp,
+    StateHandle, StateTable, StateTableConfig, TcpSegment, Timeouts, classify_ipv4, classify_ipv6,
+    flags, flow::upper_layer, tcp,
 };
 use crate::time::Instant;
 use crate::wire::{Icmpv4Packet, Icmpv6Packet, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket};
@@ -176,6 +176,9 @@ pub enum Outcome {
     Pass {
         /// The flow the packet has on the other side of its state's translation.
         translate: Option<PacketKey>,
+        /// The state it matched or created (none for `no state` rules and ICMP errors
+        /// without one).
+        state: Option<StateHandle>,
     },
     /// Drop it, counted under `reason`; with `reject`, answer the sender (TCP RST, ICMP
     /// unreachable).
@@ -304,7 +307,10 @@ impl Firewall {
                 };
                 Some(st.packet_key(other, m.direction))
             });
-            return Outcome::Pass { translate };
+            return Outcome::Pass {
+                translate,
+                state: Some(m.handle),
+            };
         }
         self.evaluate(now, port, dir, pkt, counters)
     }
@@ -347,11 +353,15 @@ impl Firewall {
                 reject: verdict.reject,
             };
         }
+        let stateless = Outcome::Pass {
+            translate: None,
+            state: None,
+        };
         let Classified::Flow(key) = pkt.class else {
-            return Outcome::Pass { translate: None };
+            return stateless;
         };
         let state_flags = match verdict.state_type {
-            StateType::None => return Outcome::Pass { translate: None },
+            StateType::None => return stateless,
             StateType::Sloppy => flags::SLOPPY,
             StateType::Keep | StateType::Synproxy => 0,
         };
@@ -362,11 +372,14 @@ impl Firewall {
         new.len = pkt.len;
         new.tcp = pkt.tcp;
         match self.table.insert(now, new) {
-            Ok(_) => {
+            Ok(handle) => {
                 if let Some(c) = rule.and_then(|i| counters.rules.get_mut(i)) {
                     c.states_created += 1;
                 }
-                Outcome::Pass { translate: None }
+                Outcome::Pass {
+                    translate: None,
+                    state: Some(handle),
+                }
             }
             Err(e) => Outcome::drop(StateDrop::from(e)),
         }

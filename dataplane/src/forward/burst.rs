@@ -27,6 +27,7 @@ pub(super) struct Scratch<P> {
     outbound: Vec<(P, Routed)>,
     keys: Vec<PacketKey>,
     found: Vec<Option<Match>>,
+    twins: Vec<Option<Match>>,
 }
 
 impl<P> Default for Scratch<P> {
@@ -37,6 +38,7 @@ impl<P> Default for Scratch<P> {
             outbound: Vec::with_capacity(n),
             keys: Vec::with_capacity(n),
             found: Vec::with_capacity(n),
+            twins: Vec::with_capacity(n),
         }
     }
 }
@@ -134,18 +136,37 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         scratch: &mut Scratch<P>,
         out: &mut Output<P>,
     ) {
+        // Packets whose inbound state is linked to their outbound one need no lookup; the
+        // others are looked up together.
+        // First load every linked state's slot (the misses overlap), then check them.
+        let mut preloaded = 0;
+        for (_, routed) in &scratch.outbound {
+            if let Some(twin) = routed.filtered.as_ref().and_then(|f| self.twin_of(f)) {
+                preloaded ^= self
+                    .firewall
+                    .as_ref()
+                    .map_or(0, |fw| fw.table().preload(twin));
+            }
+        }
+        std::hint::black_box(preloaded);
+        scratch.twins.clear();
         scratch.keys.clear();
-        scratch.keys.extend(
-            scratch
-                .outbound
-                .iter()
-                .filter_map(|(_, r)| r.filtered.map(|fp| *fp.key())),
-        );
+        for (_, routed) in &scratch.outbound {
+            let twin = routed.filtered.as_ref().and_then(|f| self.twin_hint(f));
+            scratch.twins.push(twin);
+            if let (None, Some(f)) = (twin, &routed.filtered) {
+                scratch.keys.push(*f.packet.key());
+            }
+        }
         self.lookup(PfDirection::Out, scratch);
         let found = std::mem::take(&mut scratch.found);
-        let mut hints = found.iter().copied();
-        for (pkt, routed) in scratch.outbound.drain(..) {
-            let hint = routed.filtered.and_then(|_| hints.next());
+        let mut looked_up = found.iter().copied();
+        for ((pkt, routed), twin) in scratch.outbound.drain(..).zip(&scratch.twins) {
+            let hint = match (twin, &routed.filtered) {
+                (Some(m), _) => Some(Some(*m)),
+                (None, Some(_)) => looked_up.next(),
+                (None, None) => None,
+            };
             self.ipv4_out(now, rx_port, pkt, routed, hint, out);
         }
         scratch.found = found;

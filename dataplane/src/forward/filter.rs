@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use super::{ETH_LEN, Forwarder, icmp, push_generated};
 use crate::counters::DropReason;
 use crate::firewall::{FilterPacket, Outcome};
-use crate::state::{Match, PacketKey, PfDirection};
+use crate::state::{Match, PacketKey, PfDirection, StateHandle};
 use crate::time::Instant;
 use crate::wire::tcp::flag;
 use crate::wire::{
@@ -17,16 +17,16 @@ use crate::wire::{
 const MIN_FRAME_LEN: usize = 60;
 
 impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
-    /// The inbound pass on `rx_port`. `Ok(None)`: there is no firewall. `Ok(Some(fp))`: the
-    /// packet passed, and `fp` describes it as it is now (after any translation).
-    /// With `hint`, the state lookup was done already (for a burst).
+    /// The inbound pass on `rx_port`. `Ok(None)`: there is no firewall. `Ok(Some(..))`: the
+    /// packet passed; it is described as it is now (after any translation), with the state
+    /// it matched or created. With `hint`, the state lookup was done already (for a burst).
     pub(super) fn filter_in(
         &mut self,
         now: Instant,
         rx_port: usize,
         pkt: &mut P,
         hint: Option<(FilterPacket, Option<Match>)>,
-    ) -> Result<Option<FilterPacket>, DropReason> {
+    ) -> Result<Option<Filtered>, DropReason> {
         if self.firewall.is_none() {
             return Ok(None);
         }
@@ -34,22 +34,55 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
             Some((fp, m)) => (fp, Some(m)),
             None => (read(pkt)?, None),
         };
-        self.filter_pass(now, rx_port, rx_port, PfDirection::In, fp, pkt, hint)
-            .map(Some)
+        let (packet, state) =
+            self.filter_pass(now, rx_port, rx_port, PfDirection::In, fp, pkt, hint)?;
+        Ok(Some(Filtered { packet, state }))
     }
 
-    /// The outbound pass on `egress` for a packet that passed inbound as `fp`.
+    /// The outbound lookup of a packet that matched `inbound` on the way in, if the state
+    /// linked to that one is its match (see `StateTable::twin_match`); `None`: look it up.
+    pub(super) fn twin_hint(&self, inbound: &Filtered) -> Option<Match> {
+        let table = self.firewall.as_ref()?.table();
+        let twin = table.twin(inbound.state?)?;
+        table.twin_match(twin, inbound.packet.key(), PfDirection::Out)
+    }
+
+    /// The state linked to the one `inbound` matched (unchecked: for preloading).
+    pub(super) fn twin_of(&self, inbound: &Filtered) -> Option<StateHandle> {
+        self.firewall
+            .as_ref()?
+            .table()
+            .twin_unchecked(inbound.state?)
+    }
+
+    /// The outbound pass on `egress` for a packet that passed inbound as `inbound`; links the
+    /// two states of the connection when both exist.
     pub(super) fn filter_out(
         &mut self,
         now: Instant,
         rx_port: usize,
         egress: usize,
-        fp: &FilterPacket,
+        inbound: &Filtered,
         pkt: &mut P,
         hint: Option<Option<Match>>,
     ) -> Result<(), DropReason> {
-        self.filter_pass(now, rx_port, egress, PfDirection::Out, *fp, pkt, hint)
-            .map(|_| ())
+        let hint = hint.or_else(|| self.twin_hint(inbound).map(Some));
+        let (_, state) = self.filter_pass(
+            now,
+            rx_port,
+            egress,
+            PfDirection::Out,
+            inbound.packet,
+            pkt,
+            hint,
+        )?;
+        if let (Some(a), Some(b), Some(fw)) = (inbound.state, state, self.firewall.as_mut()) {
+            let table = fw.table_mut();
+            if table.twin(a) != Some(b) {
+                table.link_twins(a, b);
+            }
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)] // one pass's whole context; called from two places
@@ -62,17 +95,21 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         fp: FilterPacket,
         pkt: &mut P,
         hint: Option<Option<Match>>,
-    ) -> Result<FilterPacket, DropReason> {
+    ) -> Result<(FilterPacket, Option<StateHandle>), DropReason> {
         let Some(fw) = self.firewall.as_mut() else {
-            return Ok(fp);
+            return Ok((fp, None));
         };
         match fw.filter(now, port, dir, &fp, hint, &mut self.counters.firewall) {
-            Outcome::Pass { translate: None } => Ok(fp),
+            Outcome::Pass {
+                translate: None,
+                state,
+            } => Ok((fp, state)),
             Outcome::Pass {
                 translate: Some(to),
+                state,
             } => {
                 translate(pkt, &to)?;
-                read(pkt)
+                Ok((read(pkt)?, state))
             }
             Outcome::Block { reason, reject } => {
                 if reject {
@@ -136,6 +173,15 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
             self.counters.generate_failed += 1;
         }
     }
+}
+
+/// A packet that passed its inbound pass.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Filtered {
+    /// The packet as it is after the pass.
+    pub(super) packet: FilterPacket,
+    /// The state it matched or created.
+    pub(super) state: Option<StateHandle>,
 }
 
 /// Reads the IPv4 packet in `pkt` for the filter.

@@ -17,12 +17,13 @@ mod icmp;
 use std::net::Ipv4Addr;
 
 use crate::counters::{DropReason, WorkerCounters};
-use crate::firewall::{FilterPacket, Firewall};
+use crate::firewall::Firewall;
 use crate::neighbour::{Lookup, NeighbourLimits, NeighbourSink, NeighbourTable};
 use crate::route::{Ipv4Net, RouteTable};
 use crate::state::Match;
 use crate::time::Instant;
 use crate::wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet, MacAddr};
+use filter::Filtered;
 
 pub use icmp::IcmpRateLimit;
 
@@ -308,11 +309,11 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         rx_port: usize,
         pkt: P,
         meta: Ipv4Meta,
-        filtered: Option<FilterPacket>,
+        filtered: Option<Filtered>,
         out: &mut Output<P>,
     ) -> Option<(P, Routed)> {
         // A port forward may have changed the destination.
-        let dst = match filtered.as_ref().map(|f| f.dst) {
+        let dst = match filtered.as_ref().map(|f| f.packet.dst) {
             Some(std::net::IpAddr::V4(d)) => d,
             _ => meta.dst,
         };
@@ -422,7 +423,7 @@ struct Routed {
     mac: MacAddr,
     next_hop: Ipv4Addr,
     /// The packet as the inbound pass left it; `None` without a firewall.
-    filtered: Option<FilterPacket>,
+    filtered: Option<Filtered>,
 }
 
 /// The neighbour table's view of the forwarder: where requests, releases and discards go.

@@ -27,6 +27,14 @@ pub struct StateHandle {
     generation: u32,
 }
 
+impl StateHandle {
+    /// A handle no state has (generation 0 is never live).
+    const NONE: StateHandle = StateHandle {
+        slot: 0,
+        generation: 0,
+    };
+}
+
 /// A successful lookup: which state, which way the packet travels relative to the state's
 /// creating packet, and which of its keys matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +88,10 @@ pub struct State {
     pub rule: u32,
     id: u64,
     creation: Instant,
-    _line: u64,
+    /// The state the same connection has on its other interface (pf gives a forwarded
+    /// connection one state per interface it crosses), as a hint for the outbound lookup;
+    /// checked before use, so a stale link costs a lookup, never a wrong match.
+    twin: StateHandle,
     stack: StateKey,
 }
 
@@ -98,7 +109,7 @@ impl State {
         rule: NO_RULE,
         id: 0,
         creation: Instant::ZERO,
-        _line: 0,
+        twin: StateHandle::NONE,
         last_activity: Instant::ZERO,
         last_event: Instant::ZERO,
         packets: [0; 2],
@@ -729,6 +740,78 @@ impl StateTable {
         })
     }
 
+    /// Links two states of one connection (inbound on one interface, outbound on the other),
+    /// so that a packet matching one finds the other without a lookup ([`twin_match`]).
+    ///
+    /// [`twin_match`]: Self::twin_match
+    pub fn link_twins(&mut self, a: StateHandle, b: StateHandle) {
+        if a == b || self.slot(a).is_none() || self.slot(b).is_none() {
+            return;
+        }
+        if let Some(st) = self.slot_mut(a) {
+            st.twin = b;
+        }
+        if let Some(st) = self.slot_mut(b) {
+            st.twin = a;
+        }
+    }
+
+    /// The handle `handle`'s state links to, without checking that it is still live (for
+    /// [`preload`](Self::preload)).
+    #[inline]
+    pub fn twin_unchecked(&self, handle: StateHandle) -> Option<StateHandle> {
+        self.slot(handle).map(|st| st.twin)
+    }
+
+    /// The linked state of `handle`, if it still exists.
+    #[inline]
+    pub fn twin(&self, handle: StateHandle) -> Option<StateHandle> {
+        let twin = self.slot(handle)?.twin;
+        self.slot(twin).map(|_| twin)
+    }
+
+    /// Loads the lines of `handle`'s slot that matching and tracking read (for a burst, ahead
+    /// of their use, so that the misses overlap); returns a value to feed `black_box`.
+    #[inline]
+    pub fn preload(&self, handle: StateHandle) -> u64 {
+        self.slots.get(handle.slot as usize).map_or(0, |s| {
+            u64::from(s.generation)
+                ^ u64::from(s.state.wire.port[0])
+                ^ u64::from(s.state.src.state)
+                ^ s.state.bytes[0]
+        })
+    }
+
+    /// What [`lookup`](Self::lookup) of `key` crossing `dir` would give, if that is the state
+    /// `handle`: its key on a side `dir` may use equals the lookup key. Keys are unique in the
+    /// table, so a match here is the match. `None` says nothing (look up).
+    #[inline]
+    pub fn twin_match(
+        &self,
+        handle: StateHandle,
+        key: &PacketKey,
+        dir: PfDirection,
+    ) -> Option<Match> {
+        let lookup = StateKey::lookup(key, dir);
+        let st = self.slot(handle)?;
+        let side = if st.wire == lookup && side_allows(KeySide::Wire, st.translated, dir) {
+            KeySide::Wire
+        } else if st.translated && st.stack == lookup && dir == PfDirection::Out {
+            KeySide::Stack
+        } else {
+            return None;
+        };
+        Some(Match {
+            handle,
+            direction: if dir == st.direction {
+                Direction::Forward
+            } else {
+                Direction::Reverse
+            },
+            side,
+        })
+    }
+
     /// The state with pfsync identity `(creatorid, id)`.
     pub fn by_id(&self, creatorid: u32, id: u64) -> Option<StateHandle> {
         let hash = self.hasher.hash_id(creatorid, id);
@@ -784,7 +867,7 @@ impl StateTable {
             bytes: [u64::from(new.len), 0],
             id: 0,
             creation: now,
-            _line: 0,
+            twin: StateHandle::NONE,
             last_activity: now,
             last_event: now,
             creatorid: self.creatorid,
@@ -844,7 +927,7 @@ impl StateTable {
             bytes: snap.bytes,
             id: snap.id,
             creation: snap.creation,
-            _line: 0,
+            twin: StateHandle::NONE,
             last_activity: snap.last_activity,
             last_event: now,
             creatorid: snap.creatorid,
