@@ -452,11 +452,11 @@ pub(crate) fn analyze(
         .collect()
 }
 
-fn err(errors: &mut Vec<ConfigError>, path: String, kind: ConfigErrorKind) {
+pub(super) fn err(errors: &mut Vec<ConfigError>, path: String, kind: ConfigErrorKind) {
     errors.push(ConfigError { path, kind });
 }
 
-fn invalid(value: &str, expected: &'static str) -> ConfigErrorKind {
+pub(super) fn invalid(value: &str, expected: &'static str) -> ConfigErrorKind {
     ConfigErrorKind::Invalid {
         value: value.to_owned(),
         expected,
@@ -646,7 +646,11 @@ fn tcp_flag_bits(r: &Element, name: &str, path: &str, errors: &mut Vec<ConfigErr
     bits
 }
 
-fn parse_protocol(r: &Element, path: &str, errors: &mut Vec<ConfigError>) -> Option<Protocol> {
+pub(super) fn parse_protocol(
+    r: &Element,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Protocol> {
     let value = text(r, "protocol");
     let icmp_types = |errors: &mut Vec<ConfigError>| -> Option<Vec<IcmpType>> {
         let mut types = Vec::new();
@@ -710,7 +714,7 @@ fn parse_protocol(r: &Element, path: &str, errors: &mut Vec<ConfigError>) -> Opt
 }
 
 /// Parses `<source>` or `<destination>`.
-fn endpoint(
+pub(super) fn endpoint(
     r: &Element,
     name: &str,
     path: &str,
@@ -783,7 +787,7 @@ fn parse_ip_or_cidr(s: &str) -> Option<IpAddr> {
     s.parse::<Ipv6Cidr>().ok().map(|c| IpAddr::V6(c.addr))
 }
 
-fn check_address(
+pub(super) fn check_address(
     value: &str,
     ip_protocol: RuleIpProtocol,
     refs: &Refs<'_>,
@@ -816,7 +820,7 @@ fn check_address(
 }
 
 /// Parses a port value: `443`, `1000-2000` or a port alias.
-fn parse_port_spec(value: &str, refs: &Refs<'_>) -> Result<PortSpec, ConfigErrorKind> {
+pub(super) fn parse_port_spec(value: &str, refs: &Refs<'_>) -> Result<PortSpec, ConfigErrorKind> {
     const EXPECTED: &str = "a port 1-65535, a range such as 1000-2000, or a port alias";
     let port = |s: &str| parse_decimal::<u16>(s.trim()).filter(|p| *p > 0);
     if let Some((a, b)) = value.split_once('-') {

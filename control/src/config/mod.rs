@@ -57,6 +57,7 @@
 pub mod document;
 pub mod filter;
 pub mod model;
+pub mod nat;
 pub mod net;
 pub mod validate;
 pub mod xml;
@@ -73,6 +74,7 @@ pub use model::{
     IpProtocol, Ipv4Mode, Ipv6Mode, NatSummary, NodeSettings, Polling, PortConfig, RouteNetwork,
     StaticRoute, System, User, VipMode, VirtualIp,
 };
+pub use nat::{NatConfig, NatNetwork, NatTarget, OutboundMode, OutboundNatRule, PortForward};
 pub use net::{Ipv4Cidr, Ipv6Cidr, MacAddr, NetParseError};
 pub use validate::{ConfigError, ConfigErrorKind, ValidationErrors};
 pub use xml::{Element, XmlError};
@@ -104,6 +106,8 @@ pub struct Config {
     pub filter: Vec<FilterRule>,
     /// `<nat>` counts.
     pub nat: NatSummary,
+    /// `<nat>`, typed: outbound mode and rules, port forwards (enabled ones, valid ones).
+    pub nat_rules: NatConfig,
     /// `<rampart>`: this node's dataplane settings, if present.
     pub rampart: Option<NodeSettings>,
 }
@@ -157,6 +161,7 @@ impl Config {
             filter_rules: s.filter_rules,
             filter: s.filter,
             nat: s.nat,
+            nat_rules: s.nat_rules,
             rampart: s.rampart,
         };
         (config, errors)

@@ -205,6 +205,7 @@ pub(crate) struct Sections {
     pub filter_rules: Vec<FilterRuleSummary>,
     pub filter: Vec<FilterRule>,
     pub nat: NatSummary,
+    pub nat_rules: super::nat::NatConfig,
     pub rampart: Option<NodeSettings>,
 }
 
@@ -319,6 +320,7 @@ pub(crate) fn analyze(doc: &ConfigDocument) -> (Sections, Vec<ConfigError>) {
     };
     let filter = filter::analyze(root, &refs, &mut ctx.errors);
     let nat = nat(root);
+    let nat_rules = super::nat::analyze(root, &refs, &mut ctx.errors);
     let rampart = rampart(&mut ctx, root, &interfaces);
 
     let sections = Sections {
@@ -332,6 +334,7 @@ pub(crate) fn analyze(doc: &ConfigDocument) -> (Sections, Vec<ConfigError>) {
         filter_rules,
         filter,
         nat,
+        nat_rules,
         rampart,
     };
     (sections, ctx.errors)
