@@ -2,6 +2,7 @@
 //! The binaries in `src/bin` are thin shells over this.
 #![forbid(unsafe_code)]
 
+pub mod nat;
 pub mod report;
 pub mod ruleset;
 pub mod setup;

@@ -61,6 +61,14 @@ pub const TUNNEL_GROUPS: &[&str] = &[
 /// Why `<filter>` could not be compiled. Paths point at the offending element.
 #[derive(Debug, Error)]
 pub enum RulesetError {
+    /// A NAT rule that does not resolve.
+    #[error("{path}: {reason}")]
+    Nat {
+        /// Element path.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// An alias of a type that needs downloads (`url`, `urltable`, `url_ports`, …).
     #[error("{path}: alias `{alias}` is of type `{kind}`: URL aliases are not supported")]
     UnsupportedAlias {
@@ -252,7 +260,8 @@ struct Nets {
     v6: Vec<Ipv6Net>,
 }
 
-struct Resolver<'a> {
+/// Resolves names in a config (interfaces, aliases, groups) for rules; shared with NAT.
+pub(crate) struct Resolver<'a> {
     config: &'a Config,
     ports: &'a [(String, usize)],
     /// `<ifgroups>`: group name → member interface keys.
@@ -260,7 +269,7 @@ struct Resolver<'a> {
 }
 
 impl<'a> Resolver<'a> {
-    fn new(config: &'a Config, ports: &'a [(String, usize)]) -> Self {
+    pub(crate) fn new(config: &'a Config, ports: &'a [(String, usize)]) -> Self {
         let groups = config
             .doc
             .section("ifgroups")
@@ -290,8 +299,15 @@ impl<'a> Resolver<'a> {
             .any(|i| self.groups.contains_key(i) && self.config.interface(i).is_none())
     }
 
+    /// The IPv4 networks of host/network alias `name` (nested aliases expanded).
+    pub(crate) fn alias_v4(&self, name: &str, path: &str) -> Result<Vec<Ipv4Net>, RulesetError> {
+        let mut nets = Nets::default();
+        self.expand_addresses(name, path, &mut Vec::new(), &mut nets)?;
+        Ok(nets.v4)
+    }
+
     /// The port of an enabled interface, if it has one.
-    fn port_of(&self, key: &str) -> Option<usize> {
+    pub(crate) fn port_of(&self, key: &str) -> Option<usize> {
         let iface = self.config.interface(key).filter(|i| i.enabled)?;
         self.ports
             .iter()
@@ -470,7 +486,7 @@ impl<'a> Resolver<'a> {
         Ok(Ok(Interfaces::Ports(ports)))
     }
 
-    fn addr(&self, ep: &Endpoint, path: &str) -> Result<AddrSpec, RulesetError> {
+    pub(crate) fn addr(&self, ep: &Endpoint, path: &str) -> Result<AddrSpec, RulesetError> {
         let negate = ep.not;
         Ok(match &ep.addr {
             EndpointAddr::Any => AddrSpec::Any,
@@ -618,7 +634,11 @@ impl<'a> Resolver<'a> {
     }
 
     /// A `<port>`'s ranges: empty = any; `None` when an alias expands to nothing.
-    fn ports(&self, ep: &Endpoint, path: &str) -> Result<Option<Vec<PortRange>>, RulesetError> {
+    pub(crate) fn ports(
+        &self,
+        ep: &Endpoint,
+        path: &str,
+    ) -> Result<Option<Vec<PortRange>>, RulesetError> {
         let ranges = match &ep.port {
             None | Some(PortSpec::Range(1, 65535)) => return Ok(Some(Vec::new())),
             Some(PortSpec::Port(p)) => vec![PortRange::single(*p)],

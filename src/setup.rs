@@ -13,6 +13,7 @@ use rampart_dataplane::route::Ipv4Net;
 use rampart_dataplane::state::Timeouts;
 use rampart_dataplane::{FirewallSpec, NodeSpec, Polling, PortSpec};
 
+use crate::nat::compile_nat;
 use crate::ruleset::{RulesetError, compile_filter, port_map};
 use thiserror::Error;
 
@@ -166,9 +167,15 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
         routes.push((default, ip));
     }
 
-    let ruleset = compile_filter(config, &port_map(config))?;
+    let ports_by_key = port_map(config);
+    let ruleset = compile_filter(config, &ports_by_key)?;
+    let nat = compile_nat(config, &ports_by_key)?;
+    for (path, reason) in &nat.skipped {
+        tracing::warn!(%path, %reason, "NAT rule skipped");
+    }
     let firewall = FirewallSpec {
         ruleset: std::sync::Arc::new(ruleset),
+        nat: std::sync::Arc::new(nat.nat),
         states: config
             .system
             .maximum_states

@@ -105,6 +105,7 @@ fn forwarder() -> Forwarder<Vec<u8>> {
         id_seed: 1,
         timeouts: Timeouts::default(),
         event_capacity: 0,
+        workers: 1,
     };
     f.set_firewall(Firewall::new(0, &settings, ruleset()));
     let mut out = Output::new(2, BURST);

@@ -79,6 +79,10 @@ pub enum DropReason {
     L4Truncated,
     /// A packet that does not fit its state (internal inconsistency; should stay 0).
     StateInvalid,
+    /// Outbound NAT found no free source port in this worker's slice.
+    NatPortsExhausted,
+    /// A translated packet could not be rewritten (truncated transport header).
+    NatRewriteFailed,
 }
 
 impl From<StateDrop> for DropReason {
@@ -101,7 +105,7 @@ impl From<StateDrop> for DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 36] = [
+    pub const ALL: [DropReason; 38] = [
         DropReason::EthernetMalformed,
         DropReason::NotOurMac,
         DropReason::VlanUnsupported,
@@ -138,6 +142,8 @@ impl DropReason {
         DropReason::Fragment,
         DropReason::L4Truncated,
         DropReason::StateInvalid,
+        DropReason::NatPortsExhausted,
+        DropReason::NatRewriteFailed,
     ];
 
     /// Number of reasons.
@@ -182,6 +188,8 @@ impl DropReason {
             DropReason::Fragment => "fragment",
             DropReason::L4Truncated => "l4_truncated",
             DropReason::StateInvalid => "state_invalid",
+            DropReason::NatPortsExhausted => "nat_ports_exhausted",
+            DropReason::NatRewriteFailed => "nat_rewrite_failed",
         }
     }
 }

@@ -5,7 +5,8 @@
 
 use crate::counters::{DropReason, WorkerCounters};
 use crate::dpdk::{Mbuf, Mempool, RingConsumer, RingError, RingProducer, RxBatch, mbuf_ring};
-use crate::steer::{Steer, steer};
+use crate::nat::Nat;
+use crate::steer::{Steer, steer_nat};
 
 /// Slots per flow ring (power of two): a few bursts of slack between two workers.
 pub const FLOW_RING_SLOTS: u32 = 1024;
@@ -71,12 +72,13 @@ impl Handoff {
         &mut self,
         mbuf: Mbuf,
         pool: &Mempool,
+        nat: &Nat,
         counters: &mut WorkerCounters,
     ) -> Option<Mbuf> {
         if self.workers <= 1 {
             return Some(mbuf);
         }
-        match steer(mbuf.data(), self.workers) {
+        match steer_nat(mbuf.data(), self.workers, nat) {
             Steer::Worker(owner) if owner != self.me => {
                 if let Some(queue) = self.pending.get_mut(owner) {
                     queue.push(mbuf);

@@ -16,6 +16,7 @@ pub mod firewall;
 pub mod forward;
 pub mod handoff;
 pub mod lpm;
+pub mod nat;
 pub mod neighbour;
 pub mod node;
 pub mod route;

@@ -15,9 +15,11 @@ use crate::dpdk::{
     Eal, EalError, EalOptions, LcoreError, Mempool, MempoolError, Port, PortConfig, PortError,
     PortStats, spawn_lcore_thread,
 };
+use crate::firewall::Policy;
 use crate::firewall::{Firewall, FirewallSettings};
 use crate::forward::{Forwarder, PortSetup};
 use crate::handoff::{self, Handoff};
+use crate::nat::Nat;
 use crate::neighbour::NeighbourLimits;
 use crate::route::{Ipv4Net, RouteError, RouteTable};
 use crate::rules::Ruleset;
@@ -67,6 +69,8 @@ pub struct NodeSpec {
 pub struct FirewallSpec {
     /// The compiled ruleset; its port count must be the node's.
     pub ruleset: Arc<Ruleset>,
+    /// NAT rules.
+    pub nat: Arc<Nat>,
     /// States the node may hold, divided evenly among the workers.
     pub states: usize,
     /// pfsync creator id.
@@ -141,7 +145,7 @@ pub struct Node {
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<WorkerCounters>>,
     published: Vec<Arc<ArcSwap<WorkerCounters>>>,
-    rulesets: Option<Arc<ArcSwap<Ruleset>>>,
+    policies: Option<Arc<ArcSwap<Policy>>>,
     ports: Vec<(String, Port)>,
     pool: Arc<Mempool>,
     // Dropped last: EAL cleanup after every DPDK object is gone.
@@ -241,10 +245,12 @@ impl Node {
             stop: stop.clone(),
             workers: Vec::new(),
             published: Vec::new(),
-            rulesets: spec
-                .firewall
-                .as_ref()
-                .map(|fw| Arc::new(ArcSwap::new(fw.ruleset.clone()))),
+            policies: spec.firewall.as_ref().map(|fw| {
+                Arc::new(ArcSwap::from_pointee(Policy {
+                    ruleset: fw.ruleset.clone(),
+                    nat: fw.nat.clone(),
+                }))
+            }),
             ports,
             pool: pool.clone(),
             _eal: eal,
@@ -263,11 +269,14 @@ impl Node {
                     id_seed: fw.id_seed,
                     timeouts: fw.timeouts,
                     event_capacity: EVENTS_PER_WORKER,
+                    workers: spec.workers,
                 };
                 let worker_index = u8::try_from(index).map_err(|_| {
                     NodeError::Spec(format!("{} workers is too many", spec.workers))
                 })?;
-                forwarder.set_firewall(Firewall::new(worker_index, &settings, fw.ruleset.clone()));
+                let mut firewall = Firewall::new(worker_index, &settings, fw.ruleset.clone());
+                firewall.set_nat(fw.nat.clone());
+                forwarder.set_firewall(firewall);
             }
             let handoff = std::mem::take(handoffs.get_mut(index).ok_or_else(|| {
                 NodeError::Spec("handoff mesh smaller than the worker count".into())
@@ -281,8 +290,8 @@ impl Node {
                 spec.polling,
                 handoff,
             );
-            if let Some(rulesets) = &node.rulesets {
-                worker.follow_rulesets(rulesets.clone());
+            if let Some(policies) = &node.policies {
+                worker.follow_policies(policies.clone());
             }
             node.published.push(worker.published_counters());
             let stop = stop.clone();
@@ -333,14 +342,14 @@ impl Node {
         }
     }
 
-    /// Replaces the ruleset; every worker swaps it in within a few milliseconds, keeping its
-    /// states.
+    /// Replaces the filter and NAT rules; every worker swaps them in within a few
+    /// milliseconds, keeping its states.
     ///
     /// # Errors
     /// [`NodeError::Spec`] if the node runs without a firewall or the ruleset is for another
     /// number of ports; nothing changes then.
-    pub fn set_ruleset(&self, ruleset: Ruleset) -> Result<(), NodeError> {
-        let Some(rulesets) = &self.rulesets else {
+    pub fn set_policy(&self, ruleset: Ruleset, nat: Nat) -> Result<(), NodeError> {
+        let Some(policies) = &self.policies else {
             return Err(NodeError::Spec("the node runs without a firewall".into()));
         };
         if ruleset.options().ports != self.ports.len() {
@@ -350,7 +359,10 @@ impl Node {
                 self.ports.len()
             )));
         }
-        rulesets.store(Arc::new(ruleset));
+        policies.store(Arc::new(Policy {
+            ruleset: Arc::new(ruleset),
+            nat: Arc::new(nat),
+        }));
         Ok(())
     }
 

@@ -16,6 +16,8 @@
 
 use std::net::IpAddr;
 
+use crate::nat::Nat;
+
 use crate::wire::{
     EtherType, EthernetFrame, Icmpv4Packet, Icmpv6Packet, IpProtocol, Ipv4Packet, Ipv6Packet,
     VlanHeader, ethernet, icmpv4, icmpv6,
@@ -43,6 +45,16 @@ struct Flow {
 /// The owner of `frame` among `workers` workers.
 #[inline]
 pub fn steer(frame: &[u8], workers: usize) -> Steer {
+    static NO_NAT: Nat = Nat::EMPTY;
+    steer_nat(frame, workers, &NO_NAT)
+}
+
+/// [`steer`] on a node with NAT: a packet to a translated address and port goes to the
+/// worker whose port slice holds that port (the one that made the state); a packet to or
+/// from a port forward's address is hashed as if already redirected, so that the internal
+/// host's replies meet it.
+#[inline]
+pub fn steer_nat(frame: &[u8], workers: usize, nat: &Nat) -> Steer {
     if workers <= 1 {
         return Steer::Worker(0);
     }
@@ -56,7 +68,32 @@ pub fn steer(frame: &[u8], workers: usize) -> Steer {
         _ => None,
     };
     match flow {
-        Some(flow) => Steer::Worker(bucket(flow_hash(&flow), workers)),
+        Some(flow) if nat.is_empty() => Steer::Worker(bucket(flow_hash(&flow), workers)),
+        Some(flow) => {
+            // Port forwards first: outbound NAT never hands out a forwarded port.
+            let redirect = |(addr, port): (IpAddr, u16)| match addr {
+                IpAddr::V4(v4) => nat
+                    .redirect_endpoint(flow.proto, v4, port)
+                    .map(|(a, p)| (IpAddr::V4(a), p)),
+                IpAddr::V6(_) => None,
+            };
+            match (redirect(flow.a), redirect(flow.b)) {
+                (None, None) => {}
+                (a, b) => {
+                    let (a, b) = (a.unwrap_or(flow.a), b.unwrap_or(flow.b));
+                    let flow = self::flow(a.0, a.1, b.0, b.1, flow.proto);
+                    return Steer::Worker(bucket(flow_hash(&flow), workers));
+                }
+            }
+            for (addr, port) in [flow.a, flow.b] {
+                if let IpAddr::V4(addr) = addr
+                    && let Some(owner) = nat.owner_of(addr, port, workers)
+                {
+                    return Steer::Worker(owner);
+                }
+            }
+            Steer::Worker(bucket(flow_hash(&flow), workers))
+        }
         None => Steer::Local,
     }
 }

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use crate::counters::{DropReason, WorkerCounters};
 use crate::dpdk::{Mbuf, Mempool, RxBatch, RxQueue, TxQueue};
+use crate::firewall::Policy;
 use crate::forward::{Forwarder, Output};
 use crate::handoff::Handoff;
-use crate::rules::Ruleset;
+use crate::nat::Nat;
 use crate::time::{Instant, MonotonicClock};
 
 /// How a worker waits when there is no traffic.
@@ -34,6 +35,8 @@ const SPIN_POLLS: u32 = 256;
 const TICK: Duration = Duration::from_millis(100);
 /// Counters are published for other threads this often.
 pub const PUBLISH: Duration = Duration::from_millis(250);
+/// Steering without NAT rules (a node without a firewall).
+static NO_NAT: Nat = Nat::EMPTY;
 /// State expiry, state events and the ruleset check run this often.
 const MAINTAIN: Duration = Duration::from_millis(10);
 
@@ -90,8 +93,10 @@ pub struct Worker {
     /// Where the worker publishes a copy of its counters every [`PUBLISH`], for readers on
     /// other threads; the packet path never touches it.
     published: Arc<ArcSwap<WorkerCounters>>,
-    /// The node's current ruleset, checked every [`MAINTAIN`] (a reload swaps it).
-    rulesets: Option<Arc<ArcSwap<Ruleset>>>,
+    /// The node's current filter and NAT rules, checked every [`MAINTAIN`] (a reload swaps
+    /// them), and the ones this worker applies.
+    policies: Option<Arc<ArcSwap<Policy>>>,
+    applied: Option<Arc<Policy>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -135,14 +140,16 @@ impl Worker {
             handoff,
             port_index,
             published,
-            rulesets: None,
+            policies: None,
+            applied: None,
         }
     }
 
-    /// Follow the ruleset in `rulesets`: a reload stores a new one there and every worker
-    /// swaps it in within [`MAINTAIN`].
-    pub fn follow_rulesets(&mut self, rulesets: Arc<ArcSwap<Ruleset>>) {
-        self.rulesets = Some(rulesets);
+    /// Follow the rules in `policies`: a reload stores new ones there and every worker swaps
+    /// them in within [`MAINTAIN`].
+    pub fn follow_policies(&mut self, policies: Arc<ArcSwap<Policy>>) {
+        self.applied = Some(policies.load_full());
+        self.policies = Some(policies);
     }
 
     /// The handle through which other threads read this worker's counters (at most
@@ -173,7 +180,8 @@ impl Worker {
                         counters.drop(DropReason::MultiSegment);
                         continue;
                     }
-                    if let Some(mbuf) = self.handoff.steer(mbuf, &self.pool, counters) {
+                    let nat = self.applied.as_ref().map_or(&NO_NAT, |p| &*p.nat);
+                    if let Some(mbuf) = self.handoff.steer(mbuf, &self.pool, nat, counters) {
                         mine.push(mbuf);
                     }
                 }
@@ -224,17 +232,18 @@ impl Worker {
         last
     }
 
-    /// Expiry and state events; a new ruleset if one was stored.
+    /// Expiry and state events; new rules if a reload stored them.
     fn maintain(&mut self, now: Instant) {
-        if let Some(rulesets) = &self.rulesets {
-            let current = rulesets.load();
+        if let Some(policies) = &self.policies {
+            let current = policies.load();
             let stale = self
-                .forwarder
-                .firewall()
-                .is_some_and(|fw| !Arc::ptr_eq(fw.ruleset(), &current));
+                .applied
+                .as_ref()
+                .is_none_or(|applied| !Arc::ptr_eq(applied, &current));
             if stale {
-                let ruleset = Arc::clone(&current);
-                self.forwarder.set_ruleset(now, ruleset);
+                let policy = Arc::clone(&current);
+                self.forwarder.set_policy(now, &policy);
+                self.applied = Some(policy);
             }
         }
         self.forwarder.maintain(now);

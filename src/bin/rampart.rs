@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use rampart::nat::compile_nat;
 use rampart::report::format_report;
 use rampart::ruleset::{compile_filter, compile_filter_report, port_map};
 use rampart::setup::{load_config, node_spec};
@@ -62,6 +63,15 @@ fn run(args: &Args) -> anyhow::Result<()> {
             spec.workers,
             filter.ruleset.len()
         );
+        let nat = compile_nat(&config, &port_map(&config))?;
+        println!(
+            "  NAT: {} outbound rules, {} port forwards",
+            nat.nat.spec().outbound.len(),
+            nat.nat.spec().port_forwards.len()
+        );
+        for (path, reason) in &nat.skipped {
+            println!("  skipped {path}: {reason}");
+        }
         for skipped in &filter.skipped {
             let tracker = skipped
                 .tracker
@@ -122,7 +132,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads `path` again and swaps in its `<filter>` rules. The ports must be the ones the node
+/// Reads `path` again and swaps in its `<filter>` and `<nat>` rules. The ports must be the ones the node
 /// runs with (changing ports needs a restart). Returns the number of rules.
 fn reload_rules(
     path: &std::path::Path,
@@ -135,7 +145,8 @@ fn reload_rules(
         bail!("the ports changed; restart the node to change ports");
     }
     let ruleset = compile_filter(&config, &ports)?;
+    let nat = compile_nat(&config, &ports)?;
     let rules = ruleset.len();
-    node.set_ruleset(ruleset)?;
+    node.set_policy(ruleset, nat.nat)?;
     Ok(rules)
 }

@@ -35,17 +35,27 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::counters::{DropReason, FirewallCounters, RuleCounters};
+use crate::nat::{Nat, OutboundAction, PortPicker, PortPolicy};
 use crate::rules::{self, Action, Ruleset, StateType};
 use crate::state::{
     Classified, KeySide, Match, NO_RULE, NewState, PacketKey, PacketMeta, PfDirection, StateDrop,
-    StateHandle, StateTable, StateTableConfig, TcpSegment, Timeouts, classify_ipv4, classify_ipv6,
-    flags, flow::upper_layer, tcp,
+    StateHandle, StateKey, StateTable, StateTableConfig, TcpSegment, Timeouts, classify_ipv4,
+    classify_ipv6, flags, flow::upper_layer, tcp,
 };
 use crate::time::Instant;
 use crate::wire::{Icmpv4Packet, Icmpv6Packet, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket};
 
 /// States removed per [`Firewall::maintain`] call at most.
 const EXPIRE_BUDGET: usize = 256;
+
+/// What a reload swaps: the filter rules and the NAT rules, together.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Filter rules.
+    pub ruleset: Arc<Ruleset>,
+    /// NAT rules.
+    pub nat: Arc<Nat>,
+}
 
 /// A worker's firewall settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +70,8 @@ pub struct FirewallSettings {
     pub timeouts: Timeouts,
     /// State events buffered between two [`Firewall::maintain`] calls (0: none).
     pub event_capacity: usize,
+    /// Workers of the node: NAT port ranges are split among them.
+    pub workers: usize,
 }
 
 /// What the filter needs from a packet, read once and used on both ports.
@@ -150,6 +162,17 @@ impl FilterPacket {
         })
     }
 
+    /// The same packet rewritten to flow `to` (for the rules, which see translated packets).
+    fn translated(&self, to: &PacketKey) -> FilterPacket {
+        let ip = |a: crate::state::Addr| a.to_ip(to.af);
+        FilterPacket {
+            class: Classified::Flow(*to),
+            src: ip(to.src),
+            dst: ip(to.dst),
+            ..*self
+        }
+    }
+
     /// The key the state table knows this packet by.
     pub fn key(&self) -> &PacketKey {
         match &self.class {
@@ -206,6 +229,10 @@ pub struct Firewall {
     ruleset: Arc<Ruleset>,
     ruleset_since: Instant,
     events_drained: u64,
+    nat: Arc<Nat>,
+    ports: PortPicker,
+    worker: usize,
+    workers: usize,
 }
 
 impl Firewall {
@@ -221,6 +248,10 @@ impl Firewall {
             ruleset,
             ruleset_since: Instant::ZERO,
             events_drained: 0,
+            nat: Arc::new(Nat::default()),
+            ports: PortPicker::default(),
+            worker: usize::from(worker_index),
+            workers: settings.workers.max(1),
         }
     }
 
@@ -237,6 +268,16 @@ impl Firewall {
     /// The ruleset in force.
     pub fn ruleset(&self) -> &Arc<Ruleset> {
         &self.ruleset
+    }
+
+    /// The NAT rules in force.
+    pub fn nat(&self) -> &Arc<Nat> {
+        &self.nat
+    }
+
+    /// Swaps in `nat` (with a reload); states keep their translations.
+    pub fn set_nat(&mut self, nat: Arc<Nat>) {
+        self.nat = nat;
     }
 
     /// Swaps in `ruleset` at `now`; states are kept. Rule counters restart.
@@ -324,7 +365,20 @@ impl Firewall {
         pkt: &FilterPacket,
         counters: &mut FirewallCounters,
     ) -> Outcome {
+        let original = *pkt;
         counters.rule_evaluations += 1;
+        // NAT first: rules see the translated packet (pf: "translation occurs before
+        // filtering"). A port forward rewrites the destination inbound, outbound NAT the
+        // source outbound.
+        let translation = match self.translate_new(port, dir, pkt) {
+            Ok(t) => t,
+            Err(reason) => return Outcome::drop(reason),
+        };
+        let seen = match translation {
+            Some(to) => pkt.translated(&to),
+            None => *pkt,
+        };
+        let pkt = &seen;
         let (src_port, dst_port) = pkt.ports();
         let verdict = self.ruleset.evaluate(&rules::PacketMeta {
             port,
@@ -360,12 +414,20 @@ impl Firewall {
         let Classified::Flow(key) = pkt.class else {
             return stateless;
         };
+        // The state's wire key is the packet as on the interface's wire: after outbound NAT,
+        // before a port forward; its stack key the other side.
+        let (wire, stack) = match (translation, dir) {
+            (Some(_), PfDirection::Out) => (key, *original.key()),
+            (Some(_), PfDirection::In) => (*original.key(), key),
+            (None, _) => (key, key),
+        };
         let state_flags = match verdict.state_type {
             StateType::None => return stateless,
             StateType::Sloppy => flags::SLOPPY,
             StateType::Keep | StateType::Synproxy => 0,
         };
-        let mut new = NewState::new(key, dir);
+        let mut new = NewState::new(wire, dir);
+        new.stack = stack;
         new.rule = verdict.rule.map_or(NO_RULE, |r| r.index);
         new.log = u8::from(verdict.log);
         new.state_flags = state_flags;
@@ -377,11 +439,66 @@ impl Firewall {
                     c.states_created += 1;
                 }
                 Outcome::Pass {
-                    translate: None,
+                    translate: translation,
                     state: Some(handle),
                 }
             }
             Err(e) => Outcome::drop(StateDrop::from(e)),
+        }
+    }
+
+    /// The flow a new packet becomes by NAT on this pass, if any: a port forward inbound,
+    /// outbound NAT outbound (with a free source port from this worker's slice). Only flows
+    /// are translated when new (an ICMP error follows its state's translation).
+    fn translate_new(
+        &mut self,
+        port: usize,
+        dir: PfDirection,
+        pkt: &FilterPacket,
+    ) -> Result<Option<PacketKey>, DropReason> {
+        let Classified::Flow(key) = &pkt.class else {
+            return Ok(None);
+        };
+        if self.nat.is_empty() {
+            return Ok(None);
+        }
+        match dir {
+            PfDirection::In => Ok(self.nat.port_forward(port, key)),
+            PfDirection::Out => {
+                let Some(OutboundAction::Translate { addr, ports }) = self.nat.outbound(port, key)
+                else {
+                    return Ok(None);
+                };
+                let mut to = *key;
+                to.src = addr.into();
+                let range = match ports {
+                    PortPolicy::Static => return Ok(Some(to)),
+                    PortPolicy::Range(range) => range,
+                };
+                let has_ports = matches!(key.proto, IpProtocol::TCP | IpProtocol::UDP)
+                    || (key.proto == IpProtocol::ICMP && key.src_port == key.dst_port);
+                if !has_ports {
+                    return Ok(Some(to));
+                }
+                let echo = key.proto == IpProtocol::ICMP;
+                let (table, nat) = (&self.table, &self.nat);
+                let picked = self.ports.pick(range, self.worker, self.workers, |p| {
+                    let mut candidate = to;
+                    candidate.src_port = p;
+                    if echo {
+                        candidate.dst_port = p;
+                    }
+                    // A port a forward catches would send the replies elsewhere.
+                    nat.redirect_endpoint(key.proto.0, addr, p).is_some()
+                        || table.key_in_use(&StateKey::from_packet(&candidate, PfDirection::Out))
+                });
+                let p = picked.ok_or(DropReason::NatPortsExhausted)?;
+                to.src_port = p;
+                if echo {
+                    to.dst_port = p;
+                }
+                Ok(Some(to))
+            }
         }
     }
 

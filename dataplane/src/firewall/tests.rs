@@ -77,6 +77,7 @@ fn forwarder(rules: Vec<RuleSpec>) -> Forwarder<Vec<u8>> {
         id_seed: 1,
         timeouts: Timeouts::default(),
         event_capacity: 64,
+        workers: 1,
     };
     f.set_firewall(Firewall::new(0, &settings, ruleset(rules)));
     // Both hosts known, so forwarded packets go straight out.
@@ -435,6 +436,7 @@ fn test_ipv6_states_and_rules_work_as_for_ipv4() {
         id_seed: 1,
         timeouts: Timeouts::default(),
         event_capacity: 0,
+        workers: 1,
     };
     let mut fw = Firewall::new(0, &settings, ruleset(vec![rule]));
     let mut counters = FirewallCounters::default();
@@ -482,4 +484,138 @@ fn test_ipv6_states_and_rules_work_as_for_ipv4() {
         }
     );
     assert_eq!(fw.table().len(), 2);
+}
+
+fn outbound_nat() -> crate::nat::Nat {
+    use crate::nat::*;
+    Nat::compile(NatSpec {
+        outbound: vec![OutboundRule {
+            port: WAN,
+            proto: ProtoSpec::Any,
+            src: NatAddrs::Nets {
+                nets: vec![Ipv4Net::new(LAN_IP, 24).unwrap()],
+                negate: false,
+            },
+            src_ports: vec![],
+            dst: NatAddrs::Any,
+            dst_ports: vec![],
+            action: OutboundAction::Translate {
+                addr: WAN_IP,
+                ports: PortPolicy::Range(DEFAULT_PORT_RANGE),
+            },
+        }],
+        port_forwards: vec![PortForward {
+            port: WAN,
+            proto: ProtoSpec::Tcp,
+            src: NatAddrs::Any,
+            src_ports: vec![],
+            dst: NatAddrs::Nets {
+                nets: vec![Ipv4Net::new(WAN_IP, 32).unwrap()],
+                negate: false,
+            },
+            dst_ports: vec![PortRange::single(8080)],
+            target: Some(CLIENT),
+            target_port: Some(80),
+        }],
+    })
+}
+
+fn tcp_of(frame: &[u8]) -> (Ipv4Addr, u16, Ipv4Addr, u16) {
+    let ip = crate::wire::Ipv4Packet::new_checked(&frame[14..]).unwrap();
+    assert!(ip.verify_checksum());
+    let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+    assert!(
+        tcp.verify_checksum_v4(ip.src_addr(), ip.dst_addr()),
+        "TCP checksum"
+    );
+    (ip.src_addr(), tcp.src_port(), ip.dst_addr(), tcp.dst_port())
+}
+
+#[test]
+fn test_outbound_nat_translates_both_ways() {
+    let mut f = forwarder(vec![allow_http()]);
+    f.firewall_mut().unwrap().set_nat(Arc::new(outbound_nat()));
+    let out = run(
+        &mut f,
+        Instant::ZERO,
+        LAN,
+        from_client(seg(40000, 80, 1000, 0, SYN, 0)),
+    );
+    let (src, nat_port, dst, dport) = tcp_of(&out.tx[WAN][0]);
+    assert_eq!(
+        (src, dst, dport),
+        (WAN_IP, SERVER, 80),
+        "the server sees the WAN address"
+    );
+    assert!(nat_port >= 1024);
+    // The reply to the translated port is translated back to the client.
+    let reply = tcp_frame(
+        Hosts {
+            src_mac: SERVER_MAC,
+            dst_mac: WAN_MAC,
+            src: SERVER,
+            dst: WAN_IP,
+        },
+        seg(80, nat_port, 5000, 1001, SYN | ACK, 0),
+    );
+    let out = run(&mut f, Instant::ZERO, WAN, reply);
+    assert_eq!(tcp_of(&out.tx[LAN][0]), (SERVER, 80, CLIENT, 40000));
+    // Later segments keep the same translation.
+    let out = run(
+        &mut f,
+        Instant::ZERO,
+        LAN,
+        from_client(seg(40000, 80, 1001, 5001, ACK, 5)),
+    );
+    assert_eq!(tcp_of(&out.tx[WAN][0]), (WAN_IP, nat_port, SERVER, 80));
+    // A second connection gets another port.
+    let out = run(
+        &mut f,
+        Instant::ZERO,
+        LAN,
+        from_client(seg(40001, 80, 1000, 0, SYN, 0)),
+    );
+    assert_ne!(tcp_of(&out.tx[WAN][0]).1, nat_port);
+    let fw = f.firewall().unwrap();
+    assert_eq!(fw.table().len(), 4);
+    assert_eq!(f.counters().total_drops(), 0, "{:?}", f.counters());
+}
+
+#[test]
+fn test_port_forward_reaches_the_internal_host() {
+    // WAN: pass tcp to the client's port 80 (pfSense's associated rule).
+    let mut to_client = RuleSpec::new(
+        RuleIndex {
+            index: 1,
+            tracker: 2,
+        },
+        RuleAction::Pass,
+        vec![WAN],
+    );
+    to_client.proto = ProtoSpec::Tcp;
+    to_client.dst = AddrSpec::Nets {
+        v4: Some(vec![Ipv4Net::new(CLIENT, 32).unwrap()]),
+        v6: None,
+        negate: false,
+    };
+    to_client.dst_ports = vec![PortRange::single(80)];
+    let mut f = forwarder(vec![allow_http(), to_client]);
+    f.firewall_mut().unwrap().set_nat(Arc::new(outbound_nat()));
+    let inbound = tcp_frame(
+        Hosts {
+            src_mac: SERVER_MAC,
+            dst_mac: WAN_MAC,
+            src: SERVER,
+            dst: WAN_IP,
+        },
+        seg(5555, 8080, 1, 0, SYN, 0),
+    );
+    let out = run(&mut f, Instant::ZERO, WAN, inbound);
+    assert_eq!(tcp_of(&out.tx[LAN][0]), (SERVER, 5555, CLIENT, 80));
+    // The client's answer matches the state the forwarded SYN created leaving the LAN, and
+    // leaves the WAN as the WAN address's port 8080 (the forward's state, not outbound NAT).
+    let answer = from_client(seg(80, 5555, 9000, 2, SYN | ACK, 0));
+    let out = run(&mut f, Instant::ZERO, LAN, answer);
+    assert_eq!(tcp_of(&out.tx[WAN][0]), (WAN_IP, 8080, SERVER, 5555));
+    assert_eq!(f.counters().total_drops(), 0, "{:?}", f.counters());
 }

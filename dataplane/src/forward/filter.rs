@@ -6,7 +6,8 @@ use std::net::Ipv4Addr;
 use super::{ETH_LEN, Forwarder, icmp, push_generated};
 use crate::counters::DropReason;
 use crate::firewall::{FilterPacket, Outcome};
-use crate::state::{Match, PacketKey, PfDirection, StateHandle};
+use crate::nat;
+use crate::state::{Classified, Match, PacketKey, PfDirection, StateHandle};
 use crate::time::Instant;
 use crate::wire::tcp::flag;
 use crate::wire::{
@@ -108,7 +109,7 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
                 translate: Some(to),
                 state,
             } => {
-                translate(pkt, &to)?;
+                translate(pkt, &fp, &to)?;
                 Ok((read(pkt)?, state))
             }
             Outcome::Block { reason, reject } => {
@@ -194,10 +195,21 @@ pub(super) fn read<P: AsRef<[u8]>>(pkt: &P) -> Result<FilterPacket, DropReason> 
     FilterPacket::ipv4(&ip).map_err(DropReason::from)
 }
 
-/// Rewrites the packet in `pkt` to flow `to` (a NAT state's other side).
-fn translate<P: AsMut<[u8]>>(_pkt: &mut P, _to: &PacketKey) -> Result<(), DropReason> {
-    // No state translates yet: outbound NAT and port forwards create the first ones.
-    Err(DropReason::StateInvalid)
+/// Rewrites the packet in `pkt`, read as `fp`, to flow `to` (a NAT state's other side).
+fn translate<P: AsMut<[u8]>>(
+    pkt: &mut P,
+    fp: &FilterPacket,
+    to: &PacketKey,
+) -> Result<(), DropReason> {
+    let ip = pkt
+        .as_mut()
+        .get_mut(ETH_LEN..)
+        .ok_or(DropReason::Ipv4Malformed)?;
+    let rewritten = match &fp.class {
+        Classified::Flow(from) => nat::rewrite_flow(ip, from, to),
+        Classified::IcmpError(err) => nat::rewrite_icmp_error(ip, &err.key, to),
+    };
+    rewritten.map_err(|_| DropReason::NatRewriteFailed)
 }
 
 /// A TCP RST to build.

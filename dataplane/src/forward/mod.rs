@@ -155,6 +155,14 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         }
     }
 
+    /// Swaps the firewall's filter and NAT rules (states are kept).
+    pub fn set_policy(&mut self, now: Instant, policy: &crate::firewall::Policy) {
+        if let Some(fw) = self.firewall.as_mut() {
+            fw.set_ruleset(now, policy.ruleset.clone(), &mut self.counters.firewall);
+            fw.set_nat(policy.nat.clone());
+        }
+    }
+
     /// Between bursts: state expiry and events (see [`Firewall::maintain`]).
     pub fn maintain(&mut self, now: Instant) {
         if let Some(fw) = self.firewall.as_mut() {

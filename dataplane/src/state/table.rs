@@ -636,6 +636,12 @@ impl StateTable {
         self.peek(Entry(entry))?.confirm(Entry(entry), key, dir)
     }
 
+    /// Whether a state holds `key` (in pf's layout) on either side: a NAT port is free for a
+    /// new state only if its wire key is not.
+    pub fn key_in_use(&self, key: &StateKey) -> bool {
+        self.holder_of(key).is_some()
+    }
+
     /// The state holding `key` on either side, whatever the direction (insert collisions).
     fn holder_of(&self, key: &StateKey) -> Option<StateHandle> {
         let hash = self.hasher.hash(key);
