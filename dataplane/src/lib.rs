@@ -18,6 +18,7 @@ pub mod lpm;
 pub mod neighbour;
 pub mod node;
 pub mod route;
+pub mod route6;
 pub mod rules;
 pub mod state;
 pub mod steer;

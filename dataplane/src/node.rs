@@ -1,7 +1,7 @@
 //! One forwarding node: EAL, a mempool, the ports and the workers, started from a [`NodeSpec`]
 //! and stopped into a [`NodeReport`].
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -19,6 +19,7 @@ use crate::forward::{Forwarder, PortSetup};
 use crate::handoff::{self, Handoff};
 use crate::neighbour::NeighbourLimits;
 use crate::route::{Ipv4Net, RouteError, RouteTable};
+use crate::route6::{Ipv6Net, Route6Error, Route6Table};
 use crate::wire::MacAddr;
 use crate::worker::{Polling, Worker};
 
@@ -31,6 +32,8 @@ pub struct PortSpec {
     pub devargs: String,
     /// IPv4 address and prefix length.
     pub addr: Option<(Ipv4Addr, u8)>,
+    /// Global IPv6 address and prefix length (the link-local address comes from the MAC).
+    pub addr6: Option<(Ipv6Addr, u8)>,
     /// IP MTU.
     pub mtu: u16,
 }
@@ -50,6 +53,9 @@ pub struct NodeSpec {
     pub ports: Vec<PortSpec>,
     /// Static routes: network via gateway (the default route is `0.0.0.0/0`).
     pub routes: Vec<(Ipv4Net, Ipv4Addr)>,
+    /// Static IPv6 routes: prefix via a global gateway on a port's prefix (the default route
+    /// is `::/0`).
+    pub routes6: Vec<(Ipv6Net, Ipv6Addr)>,
     /// Mbufs in the pool.
     pub mbufs: u32,
 }
@@ -76,6 +82,9 @@ pub enum NodeError {
     /// Routes inconsistent with the ports.
     #[error(transparent)]
     Route(#[from] RouteError),
+    /// IPv6 routes inconsistent with the ports.
+    #[error(transparent)]
+    Route6(#[from] Route6Error),
     /// A worker thread did not start.
     #[error(transparent)]
     Lcore(#[from] LcoreError),
@@ -157,6 +166,16 @@ impl Node {
         for &(net, gateway) in &spec.routes {
             routes.add_via(net, gateway)?;
         }
+        let connected6: Vec<(Ipv6Net, usize)> = spec
+            .ports
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.addr6.map(|(a, len)| Ipv6Net::new(a, len).map(|n| (n, i))))
+            .collect::<Result<_, _>>()?;
+        let mut routes6 = Route6Table::with_connected(&connected6)?;
+        for &(net, gateway) in &spec.routes6 {
+            routes6.add_via(net, gateway)?;
+        }
 
         let eal = Eal::init(&spec.eal)?;
         let pool = Arc::new(Mempool::new("rampart_mbufs", spec.mbufs, 256)?);
@@ -188,6 +207,7 @@ impl Node {
                 name: p.name.clone(),
                 mac: MacAddr(mac),
                 addr: p.addr,
+                addr6: p.addr6,
                 mtu: p.mtu,
             });
             for (w, q) in rx.into_iter().enumerate() {
@@ -218,7 +238,8 @@ impl Node {
             vec![Handoff::default()]
         };
         for (index, (rx, tx)) in rx_by_worker.into_iter().zip(tx_by_worker).enumerate() {
-            let forwarder = Forwarder::new(&setups, routes.clone(), NeighbourLimits::default());
+            let forwarder = Forwarder::new(&setups, routes.clone(), NeighbourLimits::default())
+                .with_routes6(routes6.clone());
             let handoff = std::mem::take(handoffs.get_mut(index).ok_or_else(|| {
                 NodeError::Spec("handoff mesh smaller than the worker count".into())
             })?);

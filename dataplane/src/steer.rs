@@ -11,8 +11,8 @@
 //! - Other protocols and IPv4 fragments: the two addresses and the protocol. Fragments carry no
 //!   ports, so a fragmented flow may be owned by another worker than its unfragmented packets;
 //!   the node does not reassemble yet.
-//! - ARP goes to every worker (each keeps its own neighbour table); anything else that is not
-//!   IP stays where it arrived.
+//! - ARP and NDP (ICMPv6 types 133–137) go to every worker (each keeps its own neighbour
+//!   table); anything else that is not IP stays where it arrived.
 
 use std::net::IpAddr;
 
@@ -26,7 +26,7 @@ use crate::wire::{
 pub enum Steer {
     /// By this worker (0..workers).
     Worker(usize),
-    /// By every worker (ARP: each learns neighbours).
+    /// By every worker (ARP, NDP: each learns neighbours).
     AllWorkers,
     /// Wherever it arrived (not IP, or not parseable: the forwarder drops and counts it).
     Local,
@@ -51,6 +51,7 @@ pub fn steer(frame: &[u8], workers: usize) -> Steer {
     };
     let flow = match ethertype {
         EtherType::ARP => return Steer::AllWorkers,
+        EtherType::IPV6 if is_ndp(l3) => return Steer::AllWorkers,
         EtherType::IPV4 => ipv4_flow(l3, 0),
         EtherType::IPV6 => ipv6_flow(l3, 0),
         _ => None,
@@ -59,6 +60,18 @@ pub fn steer(frame: &[u8], workers: usize) -> Steer {
         Some(flow) => Steer::Worker(bucket(flow_hash(&flow), workers)),
         None => Steer::Local,
     }
+}
+
+/// Whether an IPv6 packet is neighbour discovery (no extension headers: RFC 4861 messages
+/// are sent without them).
+fn is_ndp(l3: &[u8]) -> bool {
+    Ipv6Packet::new_checked(l3).is_ok_and(|ip| {
+        ip.next_header() == IpProtocol::IPV6_ICMP
+            && ip
+                .payload()
+                .first()
+                .is_some_and(|&t| crate::wire::ndp::is_ndp_type(t))
+    })
 }
 
 /// Ethertype and L3 bytes after any 802.1Q/802.1ad tags.

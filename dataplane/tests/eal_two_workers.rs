@@ -110,16 +110,19 @@ fn flows_cross_to_their_owner_and_arp_reaches_both_workers() {
                 name: "lan0".into(),
                 devargs: devargs(0, "lan"),
                 addr: Some((LAN_IP, 24)),
+                addr6: None,
                 mtu: 1500,
             },
             PortSpec {
                 name: "wan0".into(),
                 devargs: devargs(1, "wan"),
                 addr: Some((WAN_IP, 24)),
+                addr6: None,
                 mtu: 1500,
             },
         ],
         routes: vec![],
+        routes6: vec![],
         mbufs: 8191,
     };
     let node = Node::start(&spec).unwrap();
