@@ -324,4 +324,30 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn ndp_goes_everywhere_and_other_icmpv6_follows_its_flow() {
+        use crate::testkit::{Hosts6, echo6_request_frame, ndp_frame};
+        use crate::wire::NdpRepr;
+
+        let (c, s): (std::net::Ipv6Addr, std::net::Ipv6Addr) = (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        );
+        let h = Hosts6 {
+            src_mac: A,
+            dst_mac: B,
+            src: c,
+            dst: s,
+        };
+        let ns = NdpRepr::NeighborSolicit {
+            target: s,
+            source_lladdr: Some(A),
+        };
+        assert_eq!(steer(&ndp_frame(h, 255, &ns), 4), Steer::AllWorkers);
+        assert!(matches!(
+            steer(&echo6_request_frame(h), 4),
+            Steer::Worker(_)
+        ));
+    }
 }

@@ -1,5 +1,5 @@
 //! Zero-copy views of the packet formats the dataplane handles: Ethernet, 802.1Q, ARP, IPv4,
-//! IPv6, TCP, UDP, ICMPv4 and ICMPv6.
+//! IPv6, TCP, UDP, ICMPv4, ICMPv6 and neighbour discovery.
 //!
 //! The design follows smoltcp. Each format has two types:
 //!
