@@ -7,8 +7,8 @@
 //! echo to any of our addresses; forward IPv4 unicast by longest prefix match, decrementing TTL
 //! (incremental checksum), resolving the next hop by ARP (packets wait in a bounded queue); send
 //! ICMP time-exceeded, unreachable and fragmentation-needed errors, rate-limited. IPv6 is the
-//! same with neighbour discovery for ARP ([`ndp`](self) answers solicitations for the ports'
-//! global and link-local addresses), hop limit for TTL, packet-too-big instead of
+//! same with neighbour discovery for ARP (solicitations for the ports' global and link-local
+//! addresses are answered), hop limit for TTL, packet-too-big instead of
 //! fragmentation, and no forwarding of link-local or multicast traffic. Everything not passed
 //! on is counted under a [`DropReason`].
 

@@ -317,7 +317,19 @@ fn oversize_gets_packet_too_big_with_the_mtu() {
 }
 
 #[test]
-fn no_error_about_an_error_or_from_link_local() {
+fn icmpv6_errors_are_rate_limited() {
+    let mut f = forwarder();
+    let mut out = Output::new(2, 32);
+    for _ in 0..60 {
+        f.process(NOW, 0, udp(SERVER, 1, 0), &mut out);
+    }
+    // The default bucket holds 50; the scratch list holds 64 per burst.
+    assert_eq!(f.counters().icmp_errors_sent, 50);
+    assert_eq!(f.counters().icmp_errors_suppressed, 10);
+}
+
+#[test]
+fn no_error_about_an_error() {
     let mut f = forwarder();
     let mut err = echo6_request_frame(from_client(SERVER));
     err[21] = 1; // hop limit
