@@ -39,6 +39,11 @@ pub fn format_report(report: &NodeReport) -> String {
     );
     let _ = writeln!(
         out,
+        "ndp_solicits_sent {}  ndp_adverts_sent {}  ndp_adverts_received {}",
+        c.ndp_solicits_sent, c.ndp_adverts_sent, c.ndp_adverts_received
+    );
+    let _ = writeln!(
+        out,
         "handoff_out {}  handoff_in {}  arp_copies {}",
         c.handoff_out, c.handoff_in, c.arp_copies
     );

@@ -2,15 +2,17 @@
 //! interface is, its address, the routes. Everything the dataplane cannot honour yet is an
 //! error here, never a silent omission.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use rampart_control::config::{
-    Config, GatewayAddress, Ipv4Mode, LoadError, Polling as ConfigPolling, RouteNetwork,
+    Config, GatewayAddress, Ipv4Mode, Ipv6Mode, LoadError, Polling as ConfigPolling, RouteNetwork,
 };
 use rampart_dataplane::dpdk::EalOptions;
 use rampart_dataplane::route::Ipv4Net;
+use rampart_dataplane::route6::Ipv6Net;
 use rampart_dataplane::state::Timeouts;
+use rampart_dataplane::wire::ndp::is_link_local;
 use rampart_dataplane::{FirewallSpec, NodeSpec, Polling, PortSpec};
 
 use crate::nat::compile_nat;
@@ -49,6 +51,16 @@ pub enum SetupError {
     /// DHCP, PPPoE, … on a DPDK port.
     #[error("/pfsense/interfaces/{key}/ipaddr is {mode:?}: DPDK ports need a static IPv4 address")]
     DynamicAddress {
+        /// Interface key.
+        key: String,
+        /// The keyword.
+        mode: String,
+    },
+    /// DHCPv6, SLAAC, track6, … on a DPDK port.
+    #[error(
+        "/pfsense/interfaces/{key}/ipaddrv6 is {mode:?}: DPDK ports need a static IPv6 address or none"
+    )]
+    DynamicAddress6 {
         /// Interface key.
         key: String,
         /// The keyword.
@@ -108,18 +120,25 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
                 });
             }
         };
+        if let Ipv6Mode::Dynamic(mode) = &iface.ipv6 {
+            return Err(SetupError::DynamicAddress6 {
+                key: iface.key.clone(),
+                mode: mode.clone(),
+            });
+        }
         ports.push(PortSpec {
             name: format!("{} ({})", iface.key, port.if_name),
             devargs: port.devargs.clone(),
             addr,
+            addr6: iface.ipv6_cidr().map(|c| (c.addr, c.prefix_len)),
             mtu: iface.mtu.unwrap_or(DEFAULT_MTU),
         });
         port_keys.push(iface.key.clone());
     }
 
-    let gateway_ip = |path: String, name: &str| -> Result<Ipv4Addr, SetupError> {
+    let gateway = |path: &str, name: &str| -> Result<GatewayAddress, SetupError> {
         let err = |reason| SetupError::Gateway {
-            path: path.clone(),
+            path: path.to_string(),
             name: name.to_string(),
             reason,
         };
@@ -130,13 +149,36 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
             return Err(err("is on an interface that has no DPDK port"));
         }
         match gw.address {
-            GatewayAddress::V4(ip) => Ok(ip),
             GatewayAddress::Dynamic => Err(err("is dynamic; DPDK ports need a static gateway")),
-            GatewayAddress::V6(_) => Err(err("is IPv6; forwarding is IPv4-only so far")),
+            address => Ok(address),
+        }
+    };
+    let gateway_err = |path: &str, name: &str, reason| SetupError::Gateway {
+        path: path.to_string(),
+        name: name.to_string(),
+        reason,
+    };
+    let gateway_ip = |path: String, name: &str| -> Result<Ipv4Addr, SetupError> {
+        match gateway(&path, name)? {
+            GatewayAddress::V4(ip) => Ok(ip),
+            _ => Err(gateway_err(&path, name, "is IPv6 but routes IPv4")),
+        }
+    };
+    let gateway_ip6 = |path: String, name: &str| -> Result<Ipv6Addr, SetupError> {
+        match gateway(&path, name)? {
+            // A link-local next hop is valid on every port: the spec would need its port.
+            GatewayAddress::V6(ip) if is_link_local(ip) => Err(gateway_err(
+                &path,
+                name,
+                "is link-local; use the gateway's global address on the port's prefix",
+            )),
+            GatewayAddress::V6(ip) => Ok(ip),
+            _ => Err(gateway_err(&path, name, "is IPv4 but routes IPv6")),
         }
     };
 
     let mut routes = Vec::new();
+    let mut routes6 = Vec::new();
     for (i, route) in config.static_routes.iter().enumerate() {
         if route.disabled {
             continue;
@@ -152,11 +194,14 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
                     })?;
                 routes.push((net, gateway_ip(path, &route.gateway)?));
             }
-            RouteNetwork::V6(_) => {
-                tracing::warn!(
-                    route = i,
-                    "IPv6 static route ignored: forwarding is IPv4-only so far"
-                );
+            RouteNetwork::V6(cidr) => {
+                let net =
+                    Ipv6Net::new(cidr.addr, cidr.prefix_len).map_err(|_| SetupError::Gateway {
+                        path: format!("/pfsense/staticroutes/route[{}]/network", i + 1),
+                        name: route.gateway.clone(),
+                        reason: "routes a network with an invalid prefix",
+                    })?;
+                routes6.push((net, gateway_ip6(path, &route.gateway)?));
             }
             RouteNetwork::Alias(_) => return Err(SetupError::AliasRoute(i + 1)),
         }
@@ -165,6 +210,11 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
         let ip = gateway_ip("/pfsense/gateways/defaultgw4".into(), name)?;
         let default = Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0).map_err(|_| SetupError::NoPorts)?;
         routes.push((default, ip));
+    }
+    if let Some(name) = config.gateways.default_v6.as_deref().filter(|n| *n != "-") {
+        let ip = gateway_ip6("/pfsense/gateways/defaultgw6".into(), name)?;
+        let default = Ipv6Net::new(Ipv6Addr::UNSPECIFIED, 0).map_err(|_| SetupError::NoPorts)?;
+        routes6.push((default, ip));
     }
 
     let ports_by_key = port_map(config);
@@ -204,6 +254,7 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
         ports,
         routes,
         firewall: Some(firewall),
+        routes6,
     })
 }
 
@@ -276,6 +327,40 @@ mod tests {
             "disabled routes are skipped, the default comes last"
         );
         assert!(spec.eal.to_args().contains(&"--file-prefix=t".to_string()));
+    }
+
+    #[test]
+    fn maps_ipv6_addresses_and_routes() {
+        let lan6 = "<opt1><enable></enable><if>opt0</if><ipaddrv6>2001:db8:3::1</ipaddrv6>\
+            <subnetv6>64</subnetv6></opt1>";
+        let gw6 = "<gateway_item><interface>opt1</interface><gateway>2001:db8:3::fe</gateway>\
+            <name>GW6</name><ipprotocol>inet6</ipprotocol></gateway_item><defaultgw6>GW6</defaultgw6>";
+        let route = "<route><network>2001:db8:99::/48</network><gateway>GW6</gateway></route>";
+        let ports = "<rampart><port><if>lan0</if><devargs>net_ring0</devargs></port>\
+            <port><if>opt0</if><devargs>net_ring1</devargs></port></rampart>";
+        let spec = node_spec(&config(lan6, gw6, route, ports), "t").unwrap();
+        assert_eq!(spec.ports[0].addr6, None);
+        let addr: Ipv6Addr = "2001:db8:3::1".parse().unwrap();
+        assert_eq!(spec.ports[1].addr6, Some((addr, 64)));
+        assert_eq!(spec.ports[1].addr, None);
+        let gw: Ipv6Addr = "2001:db8:3::fe".parse().unwrap();
+        let net = |a: &str, len| Ipv6Net::new(a.parse().unwrap(), len).unwrap();
+        assert_eq!(
+            spec.routes6,
+            vec![(net("2001:db8:99::", 48), gw), (net("::", 0), gw)]
+        );
+        assert!(spec.routes.is_empty());
+
+        let link_local = gw6.replace("2001:db8:3::fe", "fe80::1");
+        let err = node_spec(&config(lan6, &link_local, "", ports), "t").unwrap_err();
+        assert!(err.to_string().contains("link-local"), "{err}");
+        let v4_for_v6 = route.replace("GW6", "WANGW");
+        let wangw = format!("{WANGW}{}", gw6.replace("<defaultgw6>GW6</defaultgw6>", ""));
+        let err = node_spec(&config(lan6, &wangw, &v4_for_v6, PORTS), "t").unwrap_err();
+        assert!(err.to_string().contains("is IPv4 but routes IPv6"), "{err}");
+        let slaac = "<opt1><enable></enable><if>opt0</if><ipaddrv6>slaac</ipaddrv6></opt1>";
+        let err = node_spec(&config(slaac, "", "", ports), "t").unwrap_err();
+        assert!(matches!(err, SetupError::DynamicAddress6 { .. }), "{err}");
     }
 
     #[test]

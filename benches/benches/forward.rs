@@ -25,12 +25,14 @@ fn forwarder(routes_extra: usize) -> Forwarder<Vec<u8>> {
             name: "lan".into(),
             mac: LAN_MAC,
             addr: Some((Ipv4Addr::new(10, 0, 1, 1), 24)),
+            addr6: None,
             mtu: 1500,
         },
         PortSetup {
             name: "wan".into(),
             mac: WAN_MAC,
             addr: Some((Ipv4Addr::new(10, 0, 2, 1), 24)),
+            addr6: None,
             mtu: 1500,
         },
     ];

@@ -13,8 +13,6 @@ pub enum DropReason {
     NotOurMac,
     /// 802.1Q/802.1ad tagged frame: VLAN interfaces are not supported yet.
     VlanUnsupported,
-    /// IPv6: forwarding is IPv4-only so far.
-    Ipv6Unsupported,
     /// An ethertype the node does not handle.
     UnknownEthertype,
     /// Truncated ARP packet.
@@ -27,23 +25,26 @@ pub enum DropReason {
     Ipv4Malformed,
     /// IPv4 header checksum wrong.
     Ipv4BadChecksum,
-    /// IPv4 to a broadcast or multicast address, or in an L2 broadcast frame.
+    /// IPv4 to a broadcast or multicast address, IPv6 to a multicast address (the node
+    /// forwards no multicast), from a multicast or unspecified source, or IP in an L2
+    /// broadcast/multicast frame.
     NotRoutable,
     /// To one of our addresses, but no local service takes it.
     LocalUnhandled,
-    /// ICMP to us that is truncated or fails its checksum.
+    /// ICMP or ICMPv6 to us that is truncated or fails its checksum.
     IcmpMalformed,
-    /// TTL would reach zero (an ICMP time-exceeded is sent where allowed).
+    /// TTL or hop limit would reach zero (an ICMP time-exceeded is sent where allowed).
     TtlExceeded,
     /// No route to the destination (an ICMP unreachable is sent where allowed).
     NoRoute,
-    /// Larger than the egress MTU with DF set (ICMP fragmentation-needed is sent).
+    /// Larger than the egress MTU: IPv4 with DF set (ICMP fragmentation-needed is sent), or
+    /// IPv6, which routers never fragment (ICMPv6 packet-too-big is sent).
     MtuExceeded,
     /// Larger than the egress MTU without DF: the node does not fragment.
     FragmentationUnsupported,
-    /// The next hop did not answer ARP in time.
+    /// The next hop did not answer ARP or neighbour solicitation in time.
     NeighbourUnresolved,
-    /// Too many packets already wait for ARP resolution.
+    /// Too many packets already wait for neighbour resolution.
     NeighbourQueueFull,
     /// The neighbour table is full.
     NeighbourTableFull,
@@ -53,6 +54,19 @@ pub enum DropReason {
     TxFull,
     /// The ring to the worker that owns the flow was full.
     HandoffFull,
+    /// IPv6 header inconsistent with itself or the frame.
+    Ipv6Malformed,
+    /// IPv6 with a link-local source or destination that is not ours: such packets never
+    /// leave their link (RFC 4291 §2.5.6).
+    Ipv6LinkLocal,
+    /// Neighbour discovery failing RFC 4861 §7.1 validation (hop limit not 255, checksum,
+    /// code, length, multicast target, bad option, address rules).
+    NdpInvalid,
+    /// A valid neighbour solicitation or advertisement about an address that is not ours.
+    NdpNotForUs,
+    /// Router solicitations and advertisements and redirects: the node does not send or use
+    /// them.
+    NdpUnsupported,
     /// Blocked by a filter rule or the default deny, inbound.
     FilterBlockIn,
     /// Blocked by a filter rule or the default, outbound.
@@ -105,11 +119,10 @@ impl From<StateDrop> for DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 38] = [
+    pub const ALL: [DropReason; 42] = [
         DropReason::EthernetMalformed,
         DropReason::NotOurMac,
         DropReason::VlanUnsupported,
-        DropReason::Ipv6Unsupported,
         DropReason::UnknownEthertype,
         DropReason::ArpMalformed,
         DropReason::ArpUnsupported,
@@ -129,6 +142,11 @@ impl DropReason {
         DropReason::MultiSegment,
         DropReason::TxFull,
         DropReason::HandoffFull,
+        DropReason::Ipv6Malformed,
+        DropReason::Ipv6LinkLocal,
+        DropReason::NdpInvalid,
+        DropReason::NdpNotForUs,
+        DropReason::NdpUnsupported,
         DropReason::FilterBlockIn,
         DropReason::FilterBlockOut,
         DropReason::StateTableFull,
@@ -155,7 +173,6 @@ impl DropReason {
             DropReason::EthernetMalformed => "ethernet_malformed",
             DropReason::NotOurMac => "not_our_mac",
             DropReason::VlanUnsupported => "vlan_unsupported",
-            DropReason::Ipv6Unsupported => "ipv6_unsupported",
             DropReason::UnknownEthertype => "unknown_ethertype",
             DropReason::ArpMalformed => "arp_malformed",
             DropReason::ArpUnsupported => "arp_unsupported",
@@ -175,6 +192,11 @@ impl DropReason {
             DropReason::MultiSegment => "multi_segment",
             DropReason::TxFull => "tx_full",
             DropReason::HandoffFull => "handoff_full",
+            DropReason::Ipv6Malformed => "ipv6_malformed",
+            DropReason::Ipv6LinkLocal => "ipv6_link_local",
+            DropReason::NdpInvalid => "ndp_invalid",
+            DropReason::NdpNotForUs => "ndp_not_for_us",
+            DropReason::NdpUnsupported => "ndp_unsupported",
             DropReason::FilterBlockIn => "filter_block_in",
             DropReason::FilterBlockOut => "filter_block_out",
             DropReason::StateTableFull => "state_table_full",
@@ -212,9 +234,9 @@ pub struct PortCounters {
 pub struct WorkerCounters {
     /// Per port, by port index.
     pub ports: Vec<PortCounters>,
-    /// IPv4 packets forwarded between ports.
+    /// IPv4 and IPv6 packets forwarded between ports.
     pub forwarded: u64,
-    /// ICMP echo replies sent for our own addresses.
+    /// ICMP and ICMPv6 echo replies sent for our own addresses.
     pub echo_replies: u64,
     /// ARP replies sent for our own addresses.
     pub arp_replies_sent: u64,
@@ -222,7 +244,14 @@ pub struct WorkerCounters {
     pub arp_requests_sent: u64,
     /// ARP replies received for our requests (or unsolicited, about known neighbours).
     pub arp_replies_received: u64,
-    /// ICMP errors sent (time exceeded, unreachable, fragmentation needed).
+    /// Neighbour solicitations sent to resolve IPv6 next hops.
+    pub ndp_solicits_sent: u64,
+    /// Neighbour advertisements sent for our own addresses.
+    pub ndp_adverts_sent: u64,
+    /// Neighbour advertisements received (answers to our solicitations, or unsolicited).
+    pub ndp_adverts_received: u64,
+    /// ICMP and ICMPv6 errors sent (time exceeded, unreachable, fragmentation needed, packet
+    /// too big).
     pub icmp_errors_sent: u64,
     /// ICMP errors not sent because of the rate limit or no way back.
     pub icmp_errors_suppressed: u64,
@@ -234,7 +263,7 @@ pub struct WorkerCounters {
     pub handoff_out: u64,
     /// Packets received from other workers (their flows are ours).
     pub handoff_in: u64,
-    /// ARP frames copied to the other workers so that every neighbour table learns.
+    /// ARP and NDP frames copied to the other workers so that every neighbour table learns.
     pub arp_copies: u64,
     /// Bursts that returned at least one packet.
     pub busy_polls: u64,
@@ -325,6 +354,9 @@ impl WorkerCounters {
             arp_replies_sent: 0,
             arp_requests_sent: 0,
             arp_replies_received: 0,
+            ndp_solicits_sent: 0,
+            ndp_adverts_sent: 0,
+            ndp_adverts_received: 0,
             icmp_errors_sent: 0,
             icmp_errors_suppressed: 0,
             generate_failed: 0,
@@ -371,6 +403,9 @@ impl WorkerCounters {
         self.arp_replies_sent += other.arp_replies_sent;
         self.arp_requests_sent += other.arp_requests_sent;
         self.arp_replies_received += other.arp_replies_received;
+        self.ndp_solicits_sent += other.ndp_solicits_sent;
+        self.ndp_adverts_sent += other.ndp_adverts_sent;
+        self.ndp_adverts_received += other.ndp_adverts_received;
         self.icmp_errors_sent += other.icmp_errors_sent;
         self.icmp_errors_suppressed += other.icmp_errors_suppressed;
         self.generate_failed += other.generate_failed;

@@ -1,6 +1,6 @@
 //! Links between workers: a packet whose flow another worker owns ([`crate::steer`]) is handed
-//! to it over an SP/SC ring; ARP frames are copied to every other worker so that each neighbour
-//! table learns. One ring per ordered pair of workers and kind, so every ring has exactly one
+//! to it over an SP/SC ring; ARP and NDP frames are copied to every other worker so that each
+//! neighbour table learns. One ring per ordered pair of workers and kind, so every ring has exactly one
 //! producer and one consumer and no lock is taken.
 
 use crate::counters::{DropReason, WorkerCounters};
@@ -10,7 +10,7 @@ use crate::steer::{Steer, steer_nat};
 
 /// Slots per flow ring (power of two): a few bursts of slack between two workers.
 pub const FLOW_RING_SLOTS: u32 = 1024;
-/// Slots per ARP-copy ring.
+/// Slots per ring of ARP and NDP copies.
 pub const ARP_RING_SLOTS: u32 = 256;
 
 /// One worker's ends of the rings to and from every other worker.
@@ -66,7 +66,7 @@ pub fn mesh(name: &str, workers: usize) -> Result<Vec<Handoff>, RingError> {
 
 impl Handoff {
     /// Decide where `mbuf` is processed: returns it if here, keeps it for its owner otherwise.
-    /// ARP is returned for processing here and also copied for every other worker.
+    /// ARP and NDP are returned for processing here and also copied for every other worker.
     #[inline]
     pub fn steer(
         &mut self,
@@ -124,7 +124,7 @@ impl Handoff {
             if let Some(ring) = ring {
                 ring.send(queue);
             }
-            // Losing an ARP copy only delays learning on that worker.
+            // Losing an ARP or NDP copy only delays learning on that worker.
             queue.clear();
         }
     }
@@ -139,7 +139,7 @@ impl Handoff {
         received
     }
 
-    /// Receive ARP copies from other workers; `each` learns from one.
+    /// Receive ARP and NDP copies from other workers; `each` learns from one.
     pub fn recv_arp(&mut self, batch: &mut RxBatch, mut each: impl FnMut(Mbuf)) -> usize {
         let mut received = 0;
         for ring in &mut self.arp_from {

@@ -3,8 +3,9 @@
 //! - [`dpdk`]: safe wrappers over DPDK (EAL, mempools, mbufs, ports, queues, lcore threads): the
 //!   only `unsafe` outside `dpdk-sys`.
 //! - [`wire`]: zero-copy packet views over `&[u8]`; never sees an mbuf.
-//! - [`forward`]: the forwarding decision (ARP, ICMP, IPv4 routing) as a pure function of bytes,
-//!   port, time and the worker's tables; [`route`] and [`neighbour`] are those tables.
+//! - [`forward`]: the forwarding decision (ARP, NDP, ICMP, ICMPv6, IPv4 and IPv6 routing) as a
+//!   pure function of bytes, port, time and the worker's tables; [`route`], [`route6`] and
+//!   [`neighbour`] are those tables.
 //! - [`worker`]: the poll loop of one core; [`node`] starts and stops a whole node.
 //!
 //! Per-packet work takes no lock and writes no shared memory: each worker owns its queues,
@@ -20,6 +21,7 @@ pub mod nat;
 pub mod neighbour;
 pub mod node;
 pub mod route;
+pub mod route6;
 pub mod rules;
 pub mod state;
 pub mod steer;

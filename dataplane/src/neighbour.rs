@@ -1,14 +1,17 @@
-//! The ARP neighbour table of one worker: next-hop IPv4 → MAC per port, with a bounded queue
-//! of packets waiting for resolution.
+//! The neighbour table of one worker: next-hop IP → MAC per port, with a bounded queue of
+//! packets waiting for resolution. One table serves both families: IPv4 next hops are resolved
+//! by ARP, IPv6 ones by neighbour discovery (the [`NeighbourSink`] sends whichever request the
+//! address calls for), with the same timers and limits.
 //!
 //! States: `Incomplete` (requests sent every [`RETRANSMIT`], at most [`MAX_PROBES`], packets
-//! held) → `Reachable` (confirmed by an ARP reply or request from the neighbour). A reachable
+//! held) → `Reachable` (confirmed by an ARP reply or request, or an NDP advertisement or
+//! solicitation, from the neighbour). A reachable
 //! entry older than [`REACHABLE`] is still used but probed again; if the probes go unanswered
 //! it is removed. An unresolved next hop is `Failed` for [`FAILED_HOLD`], during which packets
 //! to it are dropped at once instead of queueing behind a dead host.
 
 use std::collections::VecDeque;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use hashbrown::HashMap;
@@ -78,18 +81,18 @@ pub enum Lookup {
 
 /// Work the table asks of its caller.
 pub trait NeighbourSink<P> {
-    /// Send an ARP request for `ip` out of `port`.
-    fn request(&mut self, port: usize, ip: Ipv4Addr);
+    /// Send an ARP request (IPv4) or neighbour solicitation (IPv6) for `ip` out of `port`.
+    fn request(&mut self, port: usize, ip: IpAddr);
     /// `pkt` was waiting for `mac` on `port`: send it now.
     fn release(&mut self, port: usize, mac: MacAddr, pkt: P);
     /// `pkt` cannot be delivered.
     fn discard(&mut self, pkt: P, reason: DropReason);
 }
 
-/// Per-worker ARP cache.
+/// Per-worker ARP and NDP cache.
 #[derive(Debug)]
 pub struct NeighbourTable<P> {
-    entries: HashMap<(usize, Ipv4Addr), State<P>>,
+    entries: HashMap<(usize, IpAddr), State<P>>,
     limits: NeighbourLimits,
     held_total: usize,
 }
@@ -121,8 +124,8 @@ impl<P> NeighbourTable<P> {
 
     /// The MAC for `ip` on `port`, if resolved.
     #[inline]
-    pub fn lookup(&self, port: usize, ip: Ipv4Addr) -> Lookup {
-        match self.entries.get(&(port, ip)) {
+    pub fn lookup(&self, port: usize, ip: impl Into<IpAddr>) -> Lookup {
+        match self.entries.get(&(port, ip.into())) {
             Some(State::Reachable { mac, .. }) => Lookup::Known(*mac),
             Some(State::Failed { .. }) => Lookup::Failed,
             Some(State::Incomplete { .. }) | None => Lookup::Unknown,
@@ -134,10 +137,11 @@ impl<P> NeighbourTable<P> {
         &mut self,
         now: Instant,
         port: usize,
-        ip: Ipv4Addr,
+        ip: impl Into<IpAddr>,
         pkt: P,
         sink: &mut impl NeighbourSink<P>,
     ) {
+        let ip = ip.into();
         if self.held_total >= self.limits.max_held_total {
             sink.discard(pkt, DropReason::NeighbourQueueFull);
             return;
@@ -179,17 +183,17 @@ impl<P> NeighbourTable<P> {
     }
 
     /// The neighbour `ip` on `port` said it has `mac`. Creates the entry only if `create` (ARP
-    /// traffic addressed to us), otherwise just refreshes a known one; releases held packets.
+    /// or NDP traffic addressed to us), otherwise just refreshes a known one; releases held packets.
     pub fn learn(
         &mut self,
         now: Instant,
         port: usize,
-        ip: Ipv4Addr,
+        ip: impl Into<IpAddr>,
         mac: MacAddr,
         create: bool,
         sink: &mut impl NeighbourSink<P>,
     ) {
-        let key = (port, ip);
+        let key = (port, ip.into());
         let reachable = State::Reachable {
             mac,
             confirmed: now,
@@ -266,17 +270,19 @@ impl<P> NeighbourTable<P> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
     use super::*;
 
     #[derive(Default)]
     struct Sink {
-        requests: Vec<(usize, Ipv4Addr)>,
+        requests: Vec<(usize, IpAddr)>,
         released: Vec<(usize, MacAddr, u32)>,
         discarded: Vec<(u32, DropReason)>,
     }
 
     impl NeighbourSink<u32> for Sink {
-        fn request(&mut self, port: usize, ip: Ipv4Addr) {
+        fn request(&mut self, port: usize, ip: IpAddr) {
             self.requests.push((port, ip));
         }
         fn release(&mut self, port: usize, mac: MacAddr, pkt: u32) {
@@ -296,7 +302,11 @@ mod tests {
         let mut s = Sink::default();
         t.hold(Instant::ZERO, 1, IP, 1, &mut s);
         t.hold(Instant::ZERO, 1, IP, 2, &mut s);
-        assert_eq!(s.requests, vec![(1, IP)], "one request for two packets");
+        assert_eq!(
+            s.requests,
+            vec![(1, IP.into())],
+            "one request for two packets"
+        );
         assert_eq!(t.held(), 2);
         t.learn(Instant::from_millis(5), 1, IP, MAC, false, &mut s);
         assert_eq!(s.released, vec![(1, MAC, 1), (1, MAC, 2)]);
@@ -376,5 +386,20 @@ mod tests {
         let other = MacAddr([2, 0, 0, 0, 0, 10]);
         t.learn(Instant::ZERO, 0, IP, other, false, &mut s);
         assert_eq!(t.lookup(0, IP), Lookup::Known(other));
+    }
+
+    #[test]
+    fn families_share_the_table_without_mixing() {
+        let mut t = NeighbourTable::new(NeighbourLimits::default());
+        let mut s = Sink::default();
+        let v6: Ipv6Addr = "2001:db8::9".parse().unwrap();
+        t.hold(Instant::ZERO, 0, v6, 1, &mut s);
+        t.hold(Instant::ZERO, 0, IP, 2, &mut s);
+        assert_eq!(s.requests, vec![(0, v6.into()), (0, IP.into())]);
+        t.learn(Instant::ZERO, 0, v6, MAC, false, &mut s);
+        assert_eq!(s.released, vec![(0, MAC, 1)]);
+        assert_eq!(t.lookup(0, v6), Lookup::Known(MAC));
+        assert_eq!(t.lookup(0, IP), Lookup::Unknown);
+        assert_eq!(t.held(), 1);
     }
 }

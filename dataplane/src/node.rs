@@ -1,7 +1,7 @@
 //! One forwarding node: EAL, a mempool, the ports and the workers, started from a [`NodeSpec`]
 //! and stopped into a [`NodeReport`].
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -22,6 +22,7 @@ use crate::handoff::{self, Handoff};
 use crate::nat::Nat;
 use crate::neighbour::NeighbourLimits;
 use crate::route::{Ipv4Net, RouteError, RouteTable};
+use crate::route6::{Ipv6Net, Route6Error, Route6Table};
 use crate::rules::Ruleset;
 use crate::state::Timeouts;
 use crate::wire::MacAddr;
@@ -39,6 +40,8 @@ pub struct PortSpec {
     pub devargs: String,
     /// IPv4 address and prefix length.
     pub addr: Option<(Ipv4Addr, u8)>,
+    /// Global IPv6 address and prefix length (the link-local address comes from the MAC).
+    pub addr6: Option<(Ipv6Addr, u8)>,
     /// IP MTU.
     pub mtu: u16,
 }
@@ -58,6 +61,9 @@ pub struct NodeSpec {
     pub ports: Vec<PortSpec>,
     /// Static routes: network via gateway (the default route is `0.0.0.0/0`).
     pub routes: Vec<(Ipv4Net, Ipv4Addr)>,
+    /// Static IPv6 routes: prefix via a global gateway on a port's prefix (the default route
+    /// is `::/0`).
+    pub routes6: Vec<(Ipv6Net, Ipv6Addr)>,
     /// Mbufs in the pool.
     pub mbufs: u32,
     /// The stateful filter; `None` forwards everything (a plain router).
@@ -103,6 +109,9 @@ pub enum NodeError {
     /// Routes inconsistent with the ports.
     #[error(transparent)]
     Route(#[from] RouteError),
+    /// IPv6 routes inconsistent with the ports.
+    #[error(transparent)]
+    Route6(#[from] Route6Error),
     /// A worker thread did not start.
     #[error(transparent)]
     Lcore(#[from] LcoreError),
@@ -194,6 +203,16 @@ impl Node {
         for &(net, gateway) in &spec.routes {
             routes.add_via(net, gateway)?;
         }
+        let connected6: Vec<(Ipv6Net, usize)> = spec
+            .ports
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.addr6.map(|(a, len)| Ipv6Net::new(a, len).map(|n| (n, i))))
+            .collect::<Result<_, _>>()?;
+        let mut routes6 = Route6Table::with_connected(&connected6)?;
+        for &(net, gateway) in &spec.routes6 {
+            routes6.add_via(net, gateway)?;
+        }
 
         let eal = Eal::init(&spec.eal)?;
         let pool = Arc::new(Mempool::new("rampart_mbufs", spec.mbufs, 256)?);
@@ -225,6 +244,7 @@ impl Node {
                 name: p.name.clone(),
                 mac: MacAddr(mac),
                 addr: p.addr,
+                addr6: p.addr6,
                 mtu: p.mtu,
             });
             for (w, q) in rx.into_iter().enumerate() {
@@ -261,7 +281,8 @@ impl Node {
             vec![Handoff::default()]
         };
         for (index, (rx, tx)) in rx_by_worker.into_iter().zip(tx_by_worker).enumerate() {
-            let mut forwarder = Forwarder::new(&setups, routes.clone(), NeighbourLimits::default());
+            let mut forwarder = Forwarder::new(&setups, routes.clone(), NeighbourLimits::default())
+                .with_routes6(routes6.clone());
             if let Some(fw) = &spec.firewall {
                 let settings = FirewallSettings {
                     states: fw.states.div_ceil(spec.workers).max(1),

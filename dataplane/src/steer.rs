@@ -11,8 +11,8 @@
 //! - Other protocols and IPv4 fragments: the two addresses and the protocol. Fragments carry no
 //!   ports, so a fragmented flow may be owned by another worker than its unfragmented packets;
 //!   the node does not reassemble yet.
-//! - ARP goes to every worker (each keeps its own neighbour table); anything else that is not
-//!   IP stays where it arrived.
+//! - ARP and NDP (ICMPv6 types 133–137) go to every worker (each keeps its own neighbour
+//!   table); anything else that is not IP stays where it arrived.
 
 use std::net::IpAddr;
 
@@ -28,7 +28,7 @@ use crate::wire::{
 pub enum Steer {
     /// By this worker (0..workers).
     Worker(usize),
-    /// By every worker (ARP: each learns neighbours).
+    /// By every worker (ARP, NDP: each learns neighbours).
     AllWorkers,
     /// Wherever it arrived (not IP, or not parseable: the forwarder drops and counts it).
     Local,
@@ -63,6 +63,7 @@ pub fn steer_nat(frame: &[u8], workers: usize, nat: &Nat) -> Steer {
     };
     let flow = match ethertype {
         EtherType::ARP => return Steer::AllWorkers,
+        EtherType::IPV6 if is_ndp(l3) => return Steer::AllWorkers,
         EtherType::IPV4 => ipv4_flow(l3, 0),
         EtherType::IPV6 => ipv6_flow(l3, 0),
         _ => None,
@@ -96,6 +97,18 @@ pub fn steer_nat(frame: &[u8], workers: usize, nat: &Nat) -> Steer {
         }
         None => Steer::Local,
     }
+}
+
+/// Whether an IPv6 packet is neighbour discovery (no extension headers: RFC 4861 messages
+/// are sent without them).
+fn is_ndp(l3: &[u8]) -> bool {
+    Ipv6Packet::new_checked(l3).is_ok_and(|ip| {
+        ip.next_header() == IpProtocol::IPV6_ICMP
+            && ip
+                .payload()
+                .first()
+                .is_some_and(|&t| crate::wire::ndp::is_ndp_type(t))
+    })
 }
 
 /// Ethertype and L3 bytes after any 802.1Q/802.1ad tags.
@@ -347,5 +360,31 @@ mod tests {
                 "{workers} workers"
             );
         }
+    }
+
+    #[test]
+    fn ndp_goes_everywhere_and_other_icmpv6_follows_its_flow() {
+        use crate::testkit::{Hosts6, echo6_request_frame, ndp_frame};
+        use crate::wire::NdpRepr;
+
+        let (c, s): (std::net::Ipv6Addr, std::net::Ipv6Addr) = (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        );
+        let h = Hosts6 {
+            src_mac: A,
+            dst_mac: B,
+            src: c,
+            dst: s,
+        };
+        let ns = NdpRepr::NeighborSolicit {
+            target: s,
+            source_lladdr: Some(A),
+        };
+        assert_eq!(steer(&ndp_frame(h, 255, &ns), 4), Steer::AllWorkers);
+        assert!(matches!(
+            steer(&echo6_request_frame(h), 4),
+            Steer::Worker(_)
+        ));
     }
 }

@@ -1,12 +1,13 @@
 //! Frame builders for tests, benchmarks and traffic generators: well-formed Ethernet frames
 //! with valid checksums, built with the [`crate::wire`] representations.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::wire::icmpv4::msg_type;
 use crate::wire::{
     ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, Icmpv4Packet,
-    IpProtocol, Ipv4Packet, Ipv4Repr, MacAddr, TcpPacket, TcpRepr, UdpPacket, UdpRepr,
+    Icmpv6Packet, IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, MacAddr, NdpRepr,
+    TcpPacket, TcpRepr, UdpPacket, UdpRepr, icmpv6,
 };
 
 /// Ethernet + ARP, padded to the 60-byte minimum. Requests go to broadcast with a zero target MAC.
@@ -140,6 +141,77 @@ pub fn echo_request_frame(h: Hosts) -> Vec<u8> {
     icmp.set_echo_seq_no(1);
     icmp.data_mut().copy_from_slice(b"ping");
     icmp.fill_checksum();
+    buf
+}
+
+/// Addresses of an IPv6 frame.
+#[derive(Debug, Clone, Copy)]
+pub struct Hosts6 {
+    /// Ethernet source.
+    pub src_mac: MacAddr,
+    /// Ethernet destination.
+    pub dst_mac: MacAddr,
+    /// IPv6 source.
+    pub src: Ipv6Addr,
+    /// IPv6 destination.
+    pub dst: Ipv6Addr,
+}
+
+fn ipv6_frame(h: Hosts6, proto: IpProtocol, hop_limit: u8, l4_len: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; (14 + 40 + l4_len).max(60)];
+    EthernetRepr {
+        src_addr: h.src_mac,
+        dst_addr: h.dst_mac,
+        ethertype: EtherType::IPV6,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut buf[..]));
+    Ipv6Repr {
+        src_addr: h.src,
+        dst_addr: h.dst,
+        next_header: proto,
+        payload_len: l4_len,
+        hop_limit,
+    }
+    .emit(&mut Ipv6Packet::new_unchecked(&mut buf[14..]));
+    buf
+}
+
+/// Ethernet + IPv6 + UDP from port 4000 to 53 with `payload` zero bytes.
+pub fn udp6_frame(h: Hosts6, hop_limit: u8, payload: usize) -> Vec<u8> {
+    let mut buf = ipv6_frame(h, IpProtocol::UDP, hop_limit, 8 + payload);
+    let mut udp = UdpPacket::new_unchecked(&mut buf[54..54 + 8 + payload]);
+    UdpRepr {
+        src_port: 4000,
+        dst_port: 53,
+        payload_len: payload,
+    }
+    .emit(&mut udp);
+    udp.fill_checksum_v6(&h.src, &h.dst);
+    buf
+}
+
+/// Ethernet + IPv6 + ICMPv6 echo request (id 0x1234, seq 1, data "ping").
+pub fn echo6_request_frame(h: Hosts6) -> Vec<u8> {
+    let mut buf = ipv6_frame(h, IpProtocol::IPV6_ICMP, 64, 12);
+    let mut icmp = Icmpv6Packet::new_unchecked(&mut buf[54..66]);
+    icmp.set_msg_type(icmpv6::msg_type::ECHO_REQUEST);
+    icmp.set_msg_code(0);
+    icmp.set_echo_ident(0x1234);
+    icmp.set_echo_seq_no(1);
+    icmp.data_mut().copy_from_slice(b"ping");
+    icmp.fill_checksum(&h.src, &h.dst);
+    buf
+}
+
+/// Ethernet + IPv6 + a neighbour solicitation or advertisement, checksum filled.
+pub fn ndp_frame(h: Hosts6, hop_limit: u8, repr: &NdpRepr) -> Vec<u8> {
+    let len = repr.buffer_len();
+    let mut buf = ipv6_frame(h, IpProtocol::IPV6_ICMP, hop_limit, len);
+    repr.emit(
+        &h.src,
+        &h.dst,
+        &mut Icmpv6Packet::new_unchecked(&mut buf[54..54 + len]),
+    );
     buf
 }
 

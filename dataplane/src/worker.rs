@@ -31,7 +31,7 @@ pub enum Polling {
 pub const MAX_IDLE_SLEEP: Duration = Duration::from_millis(1);
 /// Empty polls spent spinning before the first sleep.
 const SPIN_POLLS: u32 = 256;
-/// Timers (ARP) run this often.
+/// Timers (ARP, NDP) run this often.
 const TICK: Duration = Duration::from_millis(100);
 /// Counters are published for other threads this often.
 pub const PUBLISH: Duration = Duration::from_millis(250);
@@ -200,7 +200,7 @@ impl Worker {
             received += self
                 .handoff
                 .recv_arp(&mut batch, |mbuf| match index_of(&mbuf) {
-                    Some(port) => forwarder.learn_arp(now, port, mbuf, &mut out),
+                    Some(port) => forwarder.learn_neighbour(now, port, mbuf, &mut out),
                     None => out.free.push(mbuf),
                 });
             self.handoff.flush(self.forwarder.counters_mut());

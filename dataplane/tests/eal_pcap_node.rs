@@ -63,6 +63,7 @@ fn node_answers_resolves_and_forwards_over_pcap_ports() {
                     lan_out.display()
                 ),
                 addr: Some((LAN_IP, 24)),
+                addr6: None,
                 mtu: 1500,
             },
             PortSpec {
@@ -73,6 +74,7 @@ fn node_answers_resolves_and_forwards_over_pcap_ports() {
                     wan_out.display()
                 ),
                 addr: Some((WAN_IP, 24)),
+                addr6: None,
                 mtu: 1500,
             },
         ],
@@ -80,6 +82,7 @@ fn node_answers_resolves_and_forwards_over_pcap_ports() {
             Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0).unwrap(),
             Ipv4Addr::new(10, 0, 2, 254),
         )],
+        routes6: vec![],
         mbufs: 4095,
         firewall: None,
     };

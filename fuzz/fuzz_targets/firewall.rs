@@ -62,8 +62,8 @@ fn nat() -> Option<Nat> {
 
 fuzz_target!(|data: &[u8]| {
     let ports = [
-        PortSetup { name: "lan".into(), mac: MacAddr([2, 0, 0, 0, 1, 1]), addr: Some((LAN_IP, 24)), mtu: 1500 },
-        PortSetup { name: "wan".into(), mac: MacAddr([2, 0, 0, 0, 2, 1]), addr: Some((WAN_IP, 24)), mtu: 1500 },
+        PortSetup { name: "lan".into(), mac: MacAddr([2, 0, 0, 0, 1, 1]), addr: Some((LAN_IP, 24)), addr6: None, mtu: 1500 },
+        PortSetup { name: "wan".into(), mac: MacAddr([2, 0, 0, 0, 2, 1]), addr: Some((WAN_IP, 24)), addr6: None, mtu: 1500 },
     ];
     let Ok(lan) = Ipv4Net::new(LAN_IP, 24) else { return };
     let Ok(wan) = Ipv4Net::new(WAN_IP, 24) else { return };

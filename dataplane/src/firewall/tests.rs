@@ -58,12 +58,14 @@ fn forwarder(rules: Vec<RuleSpec>) -> Forwarder<Vec<u8>> {
             name: "lan".into(),
             mac: LAN_MAC,
             addr: Some((LAN_IP, 24)),
+            addr6: None,
             mtu: 1500,
         },
         PortSetup {
             name: "wan".into(),
             mac: WAN_MAC,
             addr: Some((WAN_IP, 24)),
+            addr6: None,
             mtu: 1500,
         },
     ];

@@ -11,8 +11,8 @@ use crate::state::{Classified, Match, PacketKey, PfDirection, StateHandle};
 use crate::time::Instant;
 use crate::wire::tcp::flag;
 use crate::wire::{
-    EtherType, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr, MacAddr, TcpPacket,
-    TcpRepr,
+    EtherType, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet, MacAddr,
+    TcpPacket, TcpRepr,
 };
 
 const MIN_FRAME_LEN: usize = 60;
@@ -126,10 +126,18 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
     /// ICMP error). The answer goes back out of the port the packet came in by.
     fn reject(&mut self, now: Instant, rx_port: usize, pkt: &P, fp: &FilterPacket) {
         let Some(seg) = fp.tcp else {
-            self.icmp_error(now, rx_port, pkt, icmp::Error::PortUnreachable);
+            if fp.src.is_ipv6() {
+                self.icmp6_error(now, rx_port, pkt, super::icmpv6::Error6::PortUnreachable);
+            } else {
+                self.icmp_error(now, rx_port, pkt, icmp::Error::PortUnreachable);
+            }
             self.counters.firewall.rejects_icmp += 1;
             return;
         };
+        if fp.src.is_ipv6() {
+            // A TCP RST for IPv6 is not built yet: the segment is dropped without an answer.
+            return;
+        }
         if seg.flags & flag::RST != 0 {
             return;
         }
@@ -185,13 +193,16 @@ pub(super) struct Filtered {
     pub(super) state: Option<StateHandle>,
 }
 
-/// Reads the IPv4 packet in `pkt` for the filter.
+/// Reads the IPv4 or IPv6 packet in `pkt` for the filter.
 pub(super) fn read<P: AsRef<[u8]>>(pkt: &P) -> Result<FilterPacket, DropReason> {
-    let ip = pkt
-        .as_ref()
-        .get(ETH_LEN..)
-        .and_then(|b| Ipv4Packet::new_checked(b).ok())
-        .ok_or(DropReason::Ipv4Malformed)?;
+    let frame = pkt.as_ref();
+    let l3 = frame.get(ETH_LEN..).unwrap_or(&[]);
+    let is_v6 = EthernetFrame::new_checked(frame).is_ok_and(|e| e.ethertype() == EtherType::IPV6);
+    if is_v6 {
+        let ip = Ipv6Packet::new_checked(l3).map_err(|_| DropReason::Ipv6Malformed)?;
+        return FilterPacket::ipv6(&ip).map_err(DropReason::from);
+    }
+    let ip = Ipv4Packet::new_checked(l3).map_err(|_| DropReason::Ipv4Malformed)?;
     FilterPacket::ipv4(&ip).map_err(DropReason::from)
 }
 

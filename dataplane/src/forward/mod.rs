@@ -6,29 +6,38 @@
 //! answer ARP for the port's address and learn neighbours from ARP addressed to us; answer ICMP
 //! echo to any of our addresses; forward IPv4 unicast by longest prefix match, decrementing TTL
 //! (incremental checksum), resolving the next hop by ARP (packets wait in a bounded queue); send
-//! ICMP time-exceeded, unreachable and fragmentation-needed errors, rate-limited. Everything not
-//! passed on is counted under a [`DropReason`].
+//! ICMP time-exceeded, unreachable and fragmentation-needed errors, rate-limited. IPv6 is the
+//! same with neighbour discovery for ARP (solicitations for the ports' global and link-local
+//! addresses are answered), hop limit for TTL, packet-too-big instead of
+//! fragmentation, and no forwarding of link-local or multicast traffic. Everything not passed
+//! on is counted under a [`DropReason`].
 
 mod arp;
 mod burst;
 mod filter;
 mod icmp;
+mod icmpv6;
+mod ipv6;
+mod ndp;
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::counters::{DropReason, WorkerCounters};
 use crate::firewall::Firewall;
 use crate::neighbour::{Lookup, NeighbourLimits, NeighbourSink, NeighbourTable};
 use crate::route::{Ipv4Net, RouteTable};
+use crate::route6::Route6Table;
 use crate::state::Match;
 use crate::time::Instant;
 use crate::wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet, MacAddr};
 use filter::Filtered;
 
 pub use icmp::IcmpRateLimit;
+pub use icmpv6::ICMPV6_QUOTE;
 
-/// Largest frame the node generates itself (ARP, ICMP errors quoting a header with options).
-pub const GENERATED_MAX: usize = 128;
+/// Largest frame the node generates itself: ARP, NDP, ICMP errors quoting a header with
+/// options, and ICMPv6 errors quoting [`ICMPV6_QUOTE`] bytes (14 + 40 + 8 + 128 = 190).
+pub const GENERATED_MAX: usize = 192;
 /// Generated frames kept per burst before further ones are refused.
 const GENERATED_PER_BURST: usize = 64;
 const ETH_LEN: usize = crate::wire::ethernet::HEADER_LEN;
@@ -42,6 +51,9 @@ pub struct PortSetup {
     pub mac: MacAddr,
     /// Its IPv4 address and prefix, if it has one.
     pub addr: Option<(Ipv4Addr, u8)>,
+    /// Its global IPv6 address and prefix, if it has one. Every port also has the link-local
+    /// address derived from its MAC.
+    pub addr6: Option<(Ipv6Addr, u8)>,
     /// IP MTU.
     pub mtu: u16,
 }
@@ -51,6 +63,9 @@ struct PortInfo {
     mac: MacAddr,
     addr: Option<Ipv4Addr>,
     net: Option<Ipv4Net>,
+    addr6: Option<Ipv6Addr>,
+    /// `fe80::/64` with the EUI-64 identifier of `mac`.
+    link_local: Ipv6Addr,
     mtu: u16,
 }
 
@@ -94,9 +109,11 @@ impl<P> Output<P> {
 pub struct Forwarder<P> {
     ports: Vec<PortInfo>,
     routes: RouteTable,
+    routes6: Route6Table,
     neighbours: NeighbourTable<P>,
     counters: WorkerCounters,
     icmp_limit: IcmpRateLimit,
+    icmp6_limit: IcmpRateLimit,
     generated: Vec<GeneratedFrame>,
     /// The stateful filter; `None` routes everything (a plain router, for tests and the
     /// forwarding benchmarks).
@@ -106,7 +123,8 @@ pub struct Forwarder<P> {
 }
 
 impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
-    /// A forwarder over `ports` (indexed as given) and `routes`.
+    /// A forwarder over `ports` (indexed as given) and `routes`, with no IPv6 routes until
+    /// [`Forwarder::with_routes6`].
     pub fn new(ports: &[PortSetup], routes: RouteTable, limits: NeighbourLimits) -> Self {
         let ports: Vec<PortInfo> = ports
             .iter()
@@ -114,6 +132,8 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
                 mac: p.mac,
                 addr: p.addr.map(|(a, _)| a),
                 net: p.addr.and_then(|(a, len)| Ipv4Net::new(a, len).ok()),
+                addr6: p.addr6.map(|(a, _)| a),
+                link_local: crate::wire::ndp::link_local_from_mac(p.mac),
                 mtu: p.mtu,
             })
             .collect();
@@ -121,8 +141,10 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
             counters: WorkerCounters::new(ports.len()),
             ports,
             routes,
+            routes6: Route6Table::default(),
             neighbours: NeighbourTable::new(limits),
             icmp_limit: IcmpRateLimit::default(),
+            icmp6_limit: IcmpRateLimit::default(),
             generated: Vec::with_capacity(GENERATED_PER_BURST),
             firewall: None,
             burst: burst::Scratch::default(),
@@ -170,6 +192,13 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         }
     }
 
+    /// Use `routes6` (connected prefixes and static routes) for IPv6.
+    #[must_use]
+    pub fn with_routes6(mut self, routes6: Route6Table) -> Self {
+        self.routes6 = routes6;
+        self
+    }
+
     /// Counters so far.
     pub fn counters(&self) -> &WorkerCounters {
         &self.counters
@@ -195,12 +224,12 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         self.neighbours.len()
     }
 
-    /// Packets waiting for ARP resolution.
+    /// Packets waiting for neighbour resolution.
     pub fn neighbours_held(&self) -> usize {
         self.neighbours.held()
     }
 
-    /// Timers: ARP retransmission and expiry. Call a few times a second.
+    /// Timers: ARP and NDP retransmission and expiry. Call a few times a second.
     pub fn tick(&mut self, now: Instant, out: &mut Output<P>) {
         let mut sink = Sink {
             ports: &self.ports,
@@ -241,7 +270,7 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
             EtherType::IPV4 if to_us => self.ipv4(now, rx_port, pkt, out),
             EtherType::IPV4 => self.discard(pkt, DropReason::NotRoutable, out),
             EtherType::ARP => self.arp(now, rx_port, pkt, out),
-            EtherType::IPV6 => self.discard(pkt, DropReason::Ipv6Unsupported, out),
+            EtherType::IPV6 => self.ipv6(now, rx_port, pkt, out, to_us),
             EtherType::VLAN | EtherType::QINQ => {
                 self.discard(pkt, DropReason::VlanUnsupported, out)
             }
@@ -443,9 +472,13 @@ struct Sink<'a, P> {
 }
 
 impl<P: AsRef<[u8]> + AsMut<[u8]>> NeighbourSink<P> for Sink<'_, P> {
-    fn request(&mut self, port: usize, ip: Ipv4Addr) {
+    fn request(&mut self, port: usize, ip: IpAddr) {
         let Some(info) = self.ports.get(port) else {
             return;
+        };
+        let ip = match ip {
+            IpAddr::V4(ip) => ip,
+            IpAddr::V6(ip) => return self.solicit(port, ip),
         };
         let Some(our_ip) = info.addr else {
             return;
@@ -496,3 +529,5 @@ fn push_generated(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests6;

@@ -23,12 +23,14 @@ fn forwarder() -> Forwarder<Vec<u8>> {
             name: "lan0".into(),
             mac: LAN_MAC,
             addr: Some((LAN_IP, 24)),
+            addr6: None,
             mtu: 1500,
         },
         PortSetup {
             name: "wan0".into(),
             mac: WAN_MAC,
             addr: Some((WAN_IP, 24)),
+            addr6: None,
             mtu: 1500,
         },
     ];
@@ -433,7 +435,7 @@ fn named_drops() {
                 p[12..14].copy_from_slice(&[0x86, 0xdd]);
                 p
             },
-            DropReason::Ipv6Unsupported,
+            DropReason::Ipv6Malformed,
         ),
         (
             {

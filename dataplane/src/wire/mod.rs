@@ -1,5 +1,5 @@
 //! Zero-copy views of the packet formats the dataplane handles: Ethernet, 802.1Q, ARP, IPv4,
-//! IPv6, TCP, UDP, ICMPv4 and ICMPv6.
+//! IPv6, TCP, UDP, ICMPv4, ICMPv6 and neighbour discovery.
 //!
 //! The design follows smoltcp. Each format has two types:
 //!
@@ -39,6 +39,7 @@ pub mod icmpv6;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
+pub mod ndp;
 pub mod tcp;
 pub mod udp;
 pub mod vlan;
@@ -53,6 +54,7 @@ pub use icmpv6::{Icmpv6Packet, Icmpv6Repr};
 pub use ip::IpProtocol;
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6Packet, Ipv6Repr};
+pub use ndp::{NaFlags, NdpRepr};
 pub use tcp::{TcpOption, TcpOptions, TcpPacket, TcpRepr};
 pub use udp::{UdpPacket, UdpRepr};
 pub use vlan::{VlanHeader, VlanRepr};

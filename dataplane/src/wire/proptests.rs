@@ -338,6 +338,21 @@ fn exercise(bytes: &[u8]) {
     i.fill_checksum(&src, &dst);
 }
 
+/// NDP parsing on `bytes` as they are and with a valid checksum, so the option walk is reached.
+fn exercise_ndp(bytes: &[u8]) {
+    let (src, dst) = (Ipv6Addr::LOCALHOST, Ipv6Addr::UNSPECIFIED);
+    let mut copy = bytes.to_vec();
+    if let Ok(i) = Icmpv6Packet::new_checked(bytes) {
+        let _ = NdpRepr::parse(&src, &dst, &i);
+    }
+    if let Ok(mut i) = Icmpv6Packet::new_checked(&mut copy[..]) {
+        i.fill_checksum(&src, &dst);
+    }
+    if let Ok(i) = Icmpv6Packet::new_checked(&copy[..]) {
+        black_box(NdpRepr::parse(&src, &dst, &i).ok());
+    }
+}
+
 /// A checksummed ICMPv4 message (so `Icmpv4Repr::parse` gets past the checksum).
 fn with_icmpv4_checksum(mut bytes: Vec<u8>) -> Vec<u8> {
     Icmpv4Packet::new_unchecked(&mut bytes[..]).fill_checksum();
@@ -474,6 +489,35 @@ proptest! {
         repr.emit(&src, &dst, &mut Icmpv6Packet::new_unchecked(&mut buf[..]));
         let packet = Icmpv6Packet::new_checked(&buf[..]).unwrap();
         prop_assert_eq!(Icmpv6Repr::parse(&src, &dst, &packet), Ok(repr));
+    }
+
+    #[test]
+    fn ndp_round_trip(
+        solicit: bool, flags: (bool, bool, bool), target in ipv6(), lladdr in proptest::option::of(mac()),
+        src in ipv6(), dst in ipv6(),
+    ) {
+        // Multicast targets are invalid (RFC 4861 §7.1); parse refuses them.
+        let target = if target.is_multicast() { Ipv6Addr::LOCALHOST } else { target };
+        let repr = if solicit {
+            NdpRepr::NeighborSolicit { target, source_lladdr: lladdr }
+        } else {
+            let (router, solicited, override_) = flags;
+            NdpRepr::NeighborAdvert {
+                flags: NaFlags { router, solicited, override_ }, target, target_lladdr: lladdr,
+            }
+        };
+        let mut buf = vec![0u8; repr.buffer_len()];
+        repr.emit(&src, &dst, &mut Icmpv6Packet::new_unchecked(&mut buf[..]));
+        let packet = Icmpv6Packet::new_checked(&buf[..]).unwrap();
+        prop_assert_eq!(NdpRepr::parse(&src, &dst, &packet), Ok(repr));
+    }
+
+    #[test]
+    fn arbitrary_ndp_never_panics(kind in 133u8..=137, mut bytes in vec(any::<u8>(), 0..96)) {
+        if let Some(first) = bytes.first_mut() {
+            *first = kind;
+        }
+        exercise_ndp(&bytes);
     }
 
     // ---- never panic --------------------------------------------------------------------
