@@ -17,9 +17,11 @@
 //!   caught on the rule's interface and redirected to `target`:`local-port` (a range keeps
 //!   its offset); `nordr` exempts. The filter rule pfSense associates with a forward is an
 //!   ordinary `<filter>` rule and is compiled with the others.
-//! - Rules rampart cannot apply are listed in [`CompiledNat::skipped`] with the reason: IPv6
-//!   rules (NAT66, from `::1/128` auto-created rules and the like), rules on interfaces
-//!   without a DPDK port, sources or destinations with no IPv4 address.
+//! - Rules rampart cannot apply are listed in [`CompiledNat::skipped`] with the reason (and
+//!   logged at start and by `rampart --check`): IPv6 rules (NAT66, from `::1/128` auto-created
+//!   rules and the like), rules on interfaces without a DPDK port, sources or destinations with
+//!   no IPv4 address, and every enabled 1:1 NAT (`<onetoone>`) and NPt (`<npt>`) entry, which
+//!   are not implemented.
 
 use std::net::Ipv4Addr;
 
@@ -73,6 +75,26 @@ pub fn compile_nat(
         OutboundMode::Automatic | OutboundMode::Hybrid
     ) {
         spec.outbound.extend(automatic(config, &resolver, ports));
+    }
+    // 1:1 NAT and NPt are not implemented: say so for every enabled entry rather than let
+    // traffic that relies on them go untranslated without a word.
+    for (section, what) in [
+        ("onetoone", "1:1 NAT"),
+        ("npt", "NPt (IPv6 prefix translation)"),
+    ] {
+        let entries = config
+            .doc
+            .section("nat")
+            .into_iter()
+            .flat_map(|n| n.children_named(section));
+        for (i, entry) in entries.enumerate() {
+            if !entry.has_child("disabled") {
+                skipped.push((
+                    format!("/pfsense/nat/{section}[{}]", i + 1),
+                    format!("{what} is not implemented"),
+                ));
+            }
+        }
     }
     for rule in &nat.port_forwards {
         match port_forward(&resolver, rule)? {

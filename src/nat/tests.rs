@@ -192,3 +192,14 @@ fn test_every_fixture_nat_compiles_or_explains() {
     }
     assert!(seen > 0);
 }
+
+#[test]
+fn test_one_to_one_nat_is_reported_not_ignored() {
+    let nat = r#"<nat><onetoone><external>203.0.113.50</external><interface>wan</interface>
+		<source><address>10.0.1.50</address></source><destination><any/></destination></onetoone>
+		<onetoone><disabled/><external>203.0.113.51</external><interface>wan</interface>
+		<source><address>10.0.1.51</address></source><destination><any/></destination></onetoone></nat>"#;
+    let c = compile(nat);
+    assert_eq!(c.skipped.len(), 1, "{:?}", c.skipped);
+    assert!(c.skipped[0].1.contains("1:1 NAT"));
+}
