@@ -160,11 +160,16 @@ pub fn start_node(lab: &Lab, fw: Host, binary: &Path, config: &str) -> Result<Ru
     std::fs::write(&config_path, config)
         .with_context(|| format!("writing {}", config_path.display()))?;
     let prefix = lab.dpdk_file_prefix(fw);
+    // RAMPART_LOG (e.g. `rampart_dataplane=debug`) sets the daemon's log filter in tests.
+    let log_filter = format!(
+        "RUST_LOG={}",
+        std::env::var("RAMPART_LOG").unwrap_or_else(|_| "info".into())
+    );
     let binary = binary.to_string_lossy().into_owned();
     let config_arg = config_path.to_string_lossy().into_owned();
     let argv = [
         "env",
-        "RUST_LOG=info",
+        log_filter.as_str(),
         binary.as_str(),
         "--config",
         config_arg.as_str(),

@@ -35,6 +35,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::counters::{DropReason, FirewallCounters, RuleCounters};
+use crate::forward::IcmpRateLimit;
 use crate::nat::{Nat, OutboundAction, PortPicker, PortPolicy};
 use crate::rules::{self, Action, Ruleset, StateType};
 use crate::state::{
@@ -233,6 +234,9 @@ pub struct Firewall {
     ports: PortPicker,
     worker: usize,
     workers: usize,
+    /// At most a few debug lines a second about segments dropped as outside the window (pf
+    /// prints such "BAD state" lines at its misc debug level).
+    drop_log: IcmpRateLimit,
 }
 
 impl Firewall {
@@ -252,6 +256,7 @@ impl Firewall {
             ports: PortPicker::default(),
             worker: usize::from(worker_index),
             workers: settings.workers.max(1),
+            drop_log: IcmpRateLimit::new(5, 5),
         }
     }
 
@@ -336,6 +341,9 @@ impl Firewall {
                 Classified::IcmpError(err) => self.table.check_icmp_error(m, err),
             };
             if let Err(drop) = checked {
+                if drop == StateDrop::TcpBadState && self.drop_log.allow(now) {
+                    self.log_bad_state(m, pkt);
+                }
                 return Outcome::drop(drop);
             }
             let translate = self.table.get(m.handle).and_then(|st| {
@@ -354,6 +362,30 @@ impl Firewall {
             };
         }
         self.evaluate(now, port, dir, pkt, counters)
+    }
+
+    /// A debug line about a segment dropped as outside its state's windows: what pf's
+    /// "BAD state" message says, for diagnosing legitimate traffic that trips the tracker.
+    #[cold]
+    fn log_bad_state(&self, m: Match, pkt: &FilterPacket) {
+        let Some(st) = self.table.get(m.handle) else {
+            return;
+        };
+        let (sender, receiver) = st.peers(m.direction);
+        let seg = pkt.tcp.unwrap_or_default();
+        tracing::debug!(
+            src = %pkt.src,
+            dst = %pkt.dst,
+            direction = ?m.direction,
+            flags = seg.flags,
+            seq = seg.seq,
+            ack = seg.ack,
+            len = seg.payload_len,
+            window = seg.window,
+            sender = ?sender,
+            receiver = ?receiver,
+            "TCP segment outside the state's windows dropped"
+        );
     }
 
     /// A state miss: the rules decide, and a pass may create a state.
