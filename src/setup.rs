@@ -11,7 +11,7 @@ use rampart_control::config::{
 use rampart_dataplane::dpdk::EalOptions;
 use rampart_dataplane::route::Ipv4Net;
 use rampart_dataplane::route6::Ipv6Net;
-use rampart_dataplane::state::Timeouts;
+use rampart_dataplane::state::{Timeout, Timeouts};
 use rampart_dataplane::wire::ndp::is_link_local;
 use rampart_dataplane::{FirewallSpec, NodeSpec, Polling, PortSpec};
 
@@ -232,7 +232,7 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
             .map_or(DEFAULT_MAX_STATES, |n| n as usize),
         creatorid: settings.creator_id.unwrap_or_else(random_creatorid),
         id_seed: id_seed(),
-        timeouts: Timeouts::default(),
+        timeouts: state_timeouts(config),
     };
 
     let workers = usize::from(settings.workers.max(1));
@@ -256,6 +256,17 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
         firewall: Some(firewall),
         routes6,
     })
+}
+
+/// pf's default timeouts, with those System > Advanced > Firewall sets.
+fn state_timeouts(config: &Config) -> Timeouts {
+    let mut timeouts = Timeouts::default();
+    for (class, secs) in Timeout::ALL.iter().zip(config.system.state_timeouts) {
+        if let Some(secs) = secs {
+            timeouts.set(*class, secs);
+        }
+    }
+    timeouts
 }
 
 /// A non-zero creator id for a node whose config sets none (pf draws one at random too).
@@ -361,6 +372,29 @@ mod tests {
         let slaac = "<opt1><enable></enable><if>opt0</if><ipaddrv6>slaac</ipaddrv6></opt1>";
         let err = node_spec(&config(slaac, "", "", ports), "t").unwrap_err();
         assert!(matches!(err, SetupError::DynamicAddress6 { .. }), "{err}");
+    }
+
+    #[test]
+    fn state_timeouts_and_table_size_come_from_system_advanced() {
+        let mut c = config("", WANGW, "", PORTS);
+        let xml = c.to_xml().replace(
+            "<version>23.3</version>",
+            "<version>23.3</version><system><maximumstates>200000</maximumstates>\
+             <tcpestablishedtimeout>3600</tcpestablishedtimeout>\
+             <udpfirsttimeout>30</udpfirsttimeout></system>",
+        );
+        c = Config::parse(xml.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let fw = node_spec(&c, "t").unwrap().firewall.unwrap();
+        assert_eq!(fw.states, 200_000);
+        assert_eq!(fw.timeouts.secs(Timeout::TcpEstablished), 3600);
+        assert_eq!(fw.timeouts.secs(Timeout::UdpFirst), 30);
+        assert_eq!(
+            fw.timeouts.secs(Timeout::TcpFirst),
+            Timeouts::default().secs(Timeout::TcpFirst),
+            "unset classes keep pf's defaults"
+        );
+        let bad = Config::parse(xml.replace("3600", "0").as_bytes());
+        assert!(bad.is_err(), "a zero timeout is refused");
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub use filter::{
 pub use model::{
     Alias, FilterRuleSummary, Gateway, GatewayAddress, Gateways, Group, HaSync, Interface,
     IpProtocol, Ipv4Mode, Ipv6Mode, NatSummary, NodeSettings, Polling, PortConfig, RouteNetwork,
-    StaticRoute, System, User, VipMode, VirtualIp,
+    STATE_TIMEOUT_ELEMENTS, StaticRoute, System, User, VipMode, VirtualIp,
 };
 pub use nat::{NatConfig, NatNetwork, NatTarget, OutboundMode, OutboundNatRule, PortForward};
 pub use net::{Ipv4Cidr, Ipv6Cidr, MacAddr, NetParseError};

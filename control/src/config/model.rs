@@ -7,6 +7,25 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::net::{Ipv4Cidr, Ipv6Cidr, MacAddr};
 
+/// The `<system>` elements of pf's state timeouts, in pf's class order (`tcp.first` …
+/// `other.multiple`).
+pub const STATE_TIMEOUT_ELEMENTS: [&str; 14] = [
+    "tcpfirsttimeout",
+    "tcpopeningtimeout",
+    "tcpestablishedtimeout",
+    "tcpclosingtimeout",
+    "tcpfinwaittimeout",
+    "tcpclosedtimeout",
+    "udpfirsttimeout",
+    "udpsingletimeout",
+    "udpmultipletimeout",
+    "icmpfirsttimeout",
+    "icmperrortimeout",
+    "otherfirsttimeout",
+    "othersingletimeout",
+    "othermultipletimeout",
+];
+
 /// `<system>`: identity and the local accounts (for XMLRPC authentication).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct System {
@@ -17,6 +36,9 @@ pub struct System {
     /// `<maximumstates>` (System > Advanced > Firewall): the state table size; pfSense's
     /// default depends on memory, rampart's is 1,000,000.
     pub maximum_states: Option<u32>,
+    /// State timeouts set in System > Advanced > Firewall, in seconds, by pf class in the
+    /// order of [`STATE_TIMEOUT_ELEMENTS`] (`None`: pf's default).
+    pub state_timeouts: [Option<u32>; STATE_TIMEOUT_ELEMENTS.len()],
     /// `<user>` entries.
     pub users: Vec<User>,
     /// `<group>` entries.

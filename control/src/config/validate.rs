@@ -14,7 +14,7 @@ use super::filter::{self, FilterRule};
 use super::model::{
     Alias, FilterRuleSummary, Gateway, GatewayAddress, Gateways, Group, HaSync, Interface,
     IpProtocol, Ipv4Mode, Ipv6Mode, NatSummary, NodeSettings, Polling, PortConfig, RouteNetwork,
-    StaticRoute, System, User, VipMode, VirtualIp,
+    STATE_TIMEOUT_ELEMENTS, StaticRoute, System, User, VipMode, VirtualIp,
 };
 use super::net::{Ipv4Cidr, Ipv6Cidr, MacAddr, parse_decimal, parse_prefix};
 use super::xml::{Element, is_listtag};
@@ -400,6 +400,9 @@ fn check_repeats(ctx: &mut Ctx, el: &Element, path: &str, extra: &[&str]) {
 
 // ---------------------------------------------------------------- system
 
+/// Longest state timeout accepted: a year (pf takes any number; more is a typo).
+const MAX_STATE_TIMEOUT: u32 = 365 * 24 * 3600;
+
 /// Most states `<maximumstates>` may ask for: what a state table can index.
 const MAX_STATES: u32 = (1 << 31) - 2;
 
@@ -409,10 +412,15 @@ fn system(ctx: &mut Ctx, root: &Element) -> System {
     };
     let path = ctx.section_path("system");
     let maximum_states = ctx.number::<u32>(sys, "maximumstates", &path, 1, MAX_STATES);
+    let mut state_timeouts = [None; STATE_TIMEOUT_ELEMENTS.len()];
+    for (slot, name) in state_timeouts.iter_mut().zip(STATE_TIMEOUT_ELEMENTS) {
+        *slot = ctx.number::<u32>(sys, name, &path, 1, MAX_STATE_TIMEOUT);
+    }
     let mut out = System {
         hostname: text(sys, "hostname").to_owned(),
         domain: text(sys, "domain").to_owned(),
         maximum_states,
+        state_timeouts,
         ..System::default()
     };
     let mut names = BTreeSet::new();
