@@ -207,7 +207,13 @@ impl Node {
             .ports
             .iter()
             .enumerate()
-            .filter_map(|(i, p)| p.addr6.map(|(a, len)| Ipv6Net::new(a, len).map(|n| (n, i))))
+            .filter_map(|(i, p)| {
+                p.addr6.map(|(a, len)| {
+                    Ipv6Net::new(a, len)
+                        .map(|n| (n, i))
+                        .map_err(|_| Route6Error::BadPrefix(len))
+                })
+            })
             .collect::<Result<_, _>>()?;
         let mut routes6 = Route6Table::with_connected(&connected6)?;
         for &(net, gateway) in &spec.routes6 {

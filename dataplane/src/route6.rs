@@ -13,57 +13,9 @@ use thiserror::Error;
 
 use crate::wire::ndp::is_link_local;
 
-/// An IPv6 network: address and prefix length, host bits cleared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Ipv6Net {
-    network: Ipv6Addr,
-    prefix_len: u8,
-}
-
-impl Ipv6Net {
-    /// The network containing `addr`/`prefix_len` (host bits are cleared).
-    ///
-    /// # Errors
-    /// [`Route6Error::BadPrefix`] when `prefix_len` > 128.
-    pub fn new(addr: Ipv6Addr, prefix_len: u8) -> Result<Ipv6Net, Route6Error> {
-        if prefix_len > 128 {
-            return Err(Route6Error::BadPrefix(prefix_len));
-        }
-        Ok(Ipv6Net {
-            network: Ipv6Addr::from(u128::from(addr) & mask(prefix_len)),
-            prefix_len,
-        })
-    }
-
-    /// Network address.
-    pub fn network(&self) -> Ipv6Addr {
-        self.network
-    }
-
-    /// Prefix length.
-    pub fn prefix_len(&self) -> u8 {
-        self.prefix_len
-    }
-
-    /// Whether `addr` is inside.
-    pub fn contains(&self, addr: Ipv6Addr) -> bool {
-        u128::from(addr) & mask(self.prefix_len) == u128::from(self.network)
-    }
-}
-
-impl std::fmt::Display for Ipv6Net {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix_len)
-    }
-}
-
-const fn mask(prefix_len: u8) -> u128 {
-    if prefix_len == 0 {
-        0
-    } else {
-        u128::MAX << (128 - prefix_len as u32)
-    }
-}
+/// IPv6 networks are the filter rules' type: one definition for both.
+pub use crate::rules::Ipv6Net;
+use crate::rules::mask128;
 
 /// Where an IPv6 route sends packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,7 +141,7 @@ impl Route6Table {
         let addr = u128::from(dst);
         self.lengths
             .iter()
-            .find_map(|&len| self.routes.get(&(len, addr & mask(len))).copied())
+            .find_map(|&len| self.routes.get(&(len, addr & mask128(len))).copied())
     }
 
     /// Number of routes.

@@ -259,7 +259,7 @@ impl std::fmt::Display for Ipv6Net {
     }
 }
 
-const fn mask128(prefix_len: u8) -> u128 {
+pub(crate) const fn mask128(prefix_len: u8) -> u128 {
     if prefix_len == 0 {
         0
     } else {
