@@ -6,9 +6,8 @@
 use std::net::Ipv6Addr;
 
 use super::icmpv6::Error6;
-use super::{ETH_LEN, Forwarder, Output, Sink};
+use super::{ETH_LEN, Forwarder, Output};
 use crate::counters::DropReason;
-use crate::neighbour::Lookup;
 use crate::time::Instant;
 use crate::wire::ndp::{is_link_local, is_ndp_type};
 use crate::wire::{EthernetFrame, IpProtocol, Ipv6Packet, ipv6};
@@ -133,25 +132,6 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
             ip.set_hop_limit(hop_limit.saturating_sub(1));
         }
         EthernetFrame::new_unchecked(&mut *frame).set_src_addr(egress_mac);
-        match self.neighbours.lookup(route.port, route.next_hop) {
-            Lookup::Known(mac) => {
-                EthernetFrame::new_unchecked(pkt.as_mut()).set_dst_addr(mac);
-                self.counters.forwarded += 1;
-                if let Some(tx) = out.tx.get_mut(route.port) {
-                    tx.push(pkt);
-                }
-            }
-            Lookup::Failed => self.discard(pkt, DropReason::NeighbourUnresolved, out),
-            Lookup::Unknown => {
-                let mut sink = Sink {
-                    ports: &self.ports,
-                    out,
-                    counters: &mut self.counters,
-                    generated: &mut self.generated,
-                };
-                self.neighbours
-                    .hold(now, route.port, route.next_hop, pkt, &mut sink);
-            }
-        }
+        self.send_to_neighbour(now, route.port, route.next_hop.into(), pkt, out);
     }
 }

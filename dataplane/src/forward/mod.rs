@@ -420,11 +420,24 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
             Ipv4Packet::new_unchecked(ip_bytes).decrement_ttl();
         }
         EthernetFrame::new_unchecked(&mut *frame).set_src_addr(routed.mac);
-        match self.neighbours.lookup(routed.port, routed.next_hop) {
+        self.send_to_neighbour(now, routed.port, routed.next_hop.into(), pkt, out);
+    }
+
+    /// Sends a forwarded packet (source MAC already set) to `next_hop` on `port`, or holds it
+    /// while the neighbour is resolved (ARP or neighbour discovery).
+    fn send_to_neighbour(
+        &mut self,
+        now: Instant,
+        port: usize,
+        next_hop: std::net::IpAddr,
+        mut pkt: P,
+        out: &mut Output<P>,
+    ) {
+        match self.neighbours.lookup(port, next_hop) {
             Lookup::Known(mac) => {
                 EthernetFrame::new_unchecked(pkt.as_mut()).set_dst_addr(mac);
                 self.counters.forwarded += 1;
-                if let Some(tx) = out.tx.get_mut(routed.port) {
+                if let Some(tx) = out.tx.get_mut(port) {
                     tx.push(pkt);
                 }
             }
@@ -436,8 +449,7 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
                     counters: &mut self.counters,
                     generated: &mut self.generated,
                 };
-                self.neighbours
-                    .hold(now, routed.port, routed.next_hop, pkt, &mut sink);
+                self.neighbours.hold(now, port, next_hop, pkt, &mut sink);
             }
         }
     }
