@@ -154,6 +154,7 @@ fn ports_match(ranges: &[PortRange], proto: u8, port: u16) -> bool {
             && ranges.iter().any(|r| (r.first..=r.last).contains(&port)))
 }
 
+/// The IPv4 address in a state key's address (NAT is IPv4 only).
 fn v4(addr: crate::state::Addr) -> Ipv4Addr {
     let [a, b, c, d, ..] = addr.0;
     Ipv4Addr::new(a, b, c, d)

@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 
 use thiserror::Error;
 
+use super::v4;
 use crate::state::{Af, PacketKey};
 use crate::wire::checksum;
 use crate::wire::icmpv4::msg_type;
@@ -23,9 +24,18 @@ pub enum RewriteError {
     Truncated,
 }
 
-fn v4(addr: crate::state::Addr) -> Ipv4Addr {
-    let [a, b, c, d, ..] = addr.0;
-    Ipv4Addr::new(a, b, c, d)
+/// A TCP/UDP checksum updated for new pseudo-header addresses and new ports.
+fn update_transport(
+    sum: u16,
+    (old_src, old_dst): (Ipv4Addr, Ipv4Addr),
+    (new_src, new_dst): (Ipv4Addr, Ipv4Addr),
+    (old_sp, old_dp): (u16, u16),
+    (new_sp, new_dp): (u16, u16),
+) -> u16 {
+    let sum = checksum::update_u32(sum, old_src.into(), new_src.into());
+    let sum = checksum::update_u32(sum, old_dst.into(), new_dst.into());
+    let sum = checksum::update_u16(sum, old_sp, new_sp);
+    checksum::update_u16(sum, old_dp, new_dp)
 }
 
 /// Rewrites `ip` (from the IPv4 header on), a packet of flow `from`, into flow `to`: addresses,
@@ -48,11 +58,13 @@ pub fn rewrite_flow(ip: &mut [u8], from: &PacketKey, to: &PacketKey) -> Result<(
         match proto {
             IpProtocol::TCP => {
                 let mut tcp = TcpPacket::new_checked(l4).map_err(|_| RewriteError::Truncated)?;
-                let mut sum = tcp.checksum();
-                sum = checksum::update_u32(sum, old_src.into(), new_src.into());
-                sum = checksum::update_u32(sum, old_dst.into(), new_dst.into());
-                sum = checksum::update_u16(sum, tcp.src_port(), to.src_port);
-                sum = checksum::update_u16(sum, tcp.dst_port(), to.dst_port);
+                let sum = update_transport(
+                    tcp.checksum(),
+                    (old_src, old_dst),
+                    (new_src, new_dst),
+                    (tcp.src_port(), tcp.dst_port()),
+                    (to.src_port, to.dst_port),
+                );
                 tcp.set_src_port(to.src_port);
                 tcp.set_dst_port(to.dst_port);
                 tcp.set_checksum(sum);
@@ -62,11 +74,13 @@ pub fn rewrite_flow(ip: &mut [u8], from: &PacketKey, to: &PacketKey) -> Result<(
                 let old = udp.checksum();
                 // A zero UDP checksum means "none" and stays so.
                 if old != 0 {
-                    let mut sum = old;
-                    sum = checksum::update_u32(sum, old_src.into(), new_src.into());
-                    sum = checksum::update_u32(sum, old_dst.into(), new_dst.into());
-                    sum = checksum::update_u16(sum, udp.src_port(), to.src_port);
-                    sum = checksum::update_u16(sum, udp.dst_port(), to.dst_port);
+                    let sum = update_transport(
+                        old,
+                        (old_src, old_dst),
+                        (new_src, new_dst),
+                        (udp.src_port(), udp.dst_port()),
+                        (to.src_port, to.dst_port),
+                    );
                     udp.set_checksum(if sum == 0 { 0xffff } else { sum });
                 }
                 udp.set_src_port(to.src_port);
@@ -154,11 +168,13 @@ pub fn rewrite_icmp_error(
                 {
                     let old = u16::from_be_bytes([field[0], field[1]]);
                     if old != 0 {
-                        let mut sum = old;
-                        sum = checksum::update_u32(sum, quoted_src.into(), new_quoted_src.into());
-                        sum = checksum::update_u32(sum, quoted_dst.into(), new_quoted_dst.into());
-                        sum = checksum::update_u16(sum, old_sp, new_sp);
-                        sum = checksum::update_u16(sum, old_dp, new_dp);
+                        let sum = update_transport(
+                            old,
+                            (quoted_src, quoted_dst),
+                            (new_quoted_src, new_quoted_dst),
+                            (old_sp, old_dp),
+                            (new_sp, new_dp),
+                        );
                         field.copy_from_slice(&sum.to_be_bytes());
                     }
                 }
