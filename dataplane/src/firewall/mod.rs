@@ -105,20 +105,9 @@ impl FilterPacket {
     pub fn ipv4<T: AsRef<[u8]>>(ip: &Ipv4Packet<T>) -> Result<FilterPacket, StateDrop> {
         let class = classify_ipv4(ip)?;
         let proto = ip.next_header();
-        let payload = ip.payload();
-        let tcp = if proto == IpProtocol::TCP {
-            let seg = TcpPacket::new_checked(payload).map_err(|_| StateDrop::Truncated)?;
-            Some(TcpSegment::from_packet(&seg))
-        } else {
-            None
-        };
-        let icmp_type = if proto == IpProtocol::ICMP {
-            Icmpv4Packet::new_checked(payload)
-                .map(|i| i.msg_type())
-                .map_err(|_| StateDrop::Truncated)?
-        } else {
-            0
-        };
+        let (tcp, icmp_type) = transport(proto, ip.payload(), IpProtocol::ICMP, |l4| {
+            Icmpv4Packet::new_checked(l4).map(|i| i.msg_type())
+        })?;
         Ok(FilterPacket {
             class,
             src: IpAddr::V4(ip.src_addr()),
@@ -139,19 +128,9 @@ impl FilterPacket {
     pub fn ipv6<T: AsRef<[u8]>>(ip: &Ipv6Packet<T>) -> Result<FilterPacket, StateDrop> {
         let class = classify_ipv6(ip)?;
         let (proto, l4) = upper_layer(ip)?;
-        let tcp = if proto == IpProtocol::TCP {
-            let seg = TcpPacket::new_checked(l4).map_err(|_| StateDrop::Truncated)?;
-            Some(TcpSegment::from_packet(&seg))
-        } else {
-            None
-        };
-        let icmp_type = if proto == IpProtocol::IPV6_ICMP {
-            Icmpv6Packet::new_checked(l4)
-                .map(|i| i.msg_type())
-                .map_err(|_| StateDrop::Truncated)?
-        } else {
-            0
-        };
+        let (tcp, icmp_type) = transport(proto, l4, IpProtocol::IPV6_ICMP, |l4| {
+            Icmpv6Packet::new_checked(l4).map(|i| i.msg_type())
+        })?;
         Ok(FilterPacket {
             class,
             src: IpAddr::V6(ip.src_addr()),
@@ -191,6 +170,24 @@ impl FilterPacket {
             _ => (0, 0),
         }
     }
+}
+
+/// The TCP segment and ICMP type of a transport header `l4` of protocol `proto`;
+/// `icmp_proto` is the family's ICMP, whose type `icmp_type` reads.
+fn transport<E>(
+    proto: IpProtocol,
+    l4: &[u8],
+    icmp_proto: IpProtocol,
+    icmp_type: impl FnOnce(&[u8]) -> Result<u8, E>,
+) -> Result<(Option<TcpSegment>, u8), StateDrop> {
+    if proto == IpProtocol::TCP {
+        let seg = TcpPacket::new_checked(l4).map_err(|_| StateDrop::Truncated)?;
+        return Ok((Some(TcpSegment::from_packet(&seg)), 0));
+    }
+    if proto == icmp_proto {
+        return Ok((None, icmp_type(l4).map_err(|_| StateDrop::Truncated)?));
+    }
+    Ok((None, 0))
 }
 
 /// What the filter decided for a packet on one port.
