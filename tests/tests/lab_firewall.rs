@@ -84,6 +84,44 @@ s.sendall(b'GET / HTTP/1.0\r\n\r\n')
 print(s.recv(200).split(b'\r\n')[0].decode(), flush=True)
 "#;
 
+/// Python's HTTP server on `addr`:80 in the server's namespace (it starts slowly: its reverse
+/// DNS lookups time out in the lab).
+fn serve_http(lab: &Lab, addr: &str, log: &std::path::Path) -> rampart_tests::LabProcess {
+    let argv = [
+        "python3",
+        "-m",
+        "http.server",
+        "80",
+        "--bind",
+        addr,
+        "--directory",
+        "/usr/share/doc",
+    ];
+    lab.spawn(Host::Server, &argv, log).unwrap()
+}
+
+/// curl `url` from the client until it answers 200 (15 s at most); the last status seen.
+fn curl_until_ok(lab: &Lab, url: &str) -> (bool, String) {
+    let mut status = String::new();
+    let ok = wait_until(Duration::from_secs(15), Duration::from_millis(300), || {
+        let argv = [
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "2",
+            url,
+        ];
+        let out = lab.exec(Host::Client, &argv).unwrap();
+        status = String::from_utf8_lossy(&out.stdout).into_owned();
+        status == "200"
+    });
+    (ok, status)
+}
+
 fn counter(report: &str, name: &str) -> u64 {
     report
         .split_whitespace()
@@ -106,46 +144,11 @@ fn lan_reaches_http_only_and_the_state_table_guards_the_rest() {
     // An HTTP server on the WAN side.
     let www = lab.log_path("www");
     std::fs::create_dir_all(www.parent().unwrap()).unwrap();
-    let http = lab
-        .spawn(
-            Host::Server,
-            &[
-                "python3",
-                "-m",
-                "http.server",
-                "80",
-                "--bind",
-                &server,
-                "--directory",
-                "/usr/share/doc",
-            ],
-            &www,
-        )
-        .unwrap();
+    let http = serve_http(&lab, &server, &www);
 
     // 1. curl from the client passes (retried while ARP and the server start).
     let url = format!("http://{server}/");
-    let mut status = String::new();
-    let served = wait_until(Duration::from_secs(15), Duration::from_millis(300), || {
-        let out = lab
-            .exec(
-                Host::Client,
-                &[
-                    "curl",
-                    "-s",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                    "--max-time",
-                    "2",
-                    &url,
-                ],
-            )
-            .unwrap();
-        status = String::from_utf8_lossy(&out.stdout).into_owned();
-        status == "200"
-    });
+    let (served, status) = curl_until_ok(&lab, &url);
     assert!(
         served,
         "curl from the client got {status:?}\n{}",
@@ -325,42 +328,9 @@ fn outbound_nat_hides_the_lan_with_two_workers() {
     let mut node = start_node(&lab, Host::Fw1, &binary, &config).unwrap();
     let server = a.server.to_string();
     let www = lab.log_path("www-nat");
-    let http = lab
-        .spawn(
-            Host::Server,
-            &[
-                "python3",
-                "-m",
-                "http.server",
-                "80",
-                "--bind",
-                &server,
-                "--directory",
-                "/usr/share/doc",
-            ],
-            &www,
-        )
-        .unwrap();
+    let http = serve_http(&lab, &server, &www);
     let url = format!("http://{server}/");
-    let served = wait_until(Duration::from_secs(15), Duration::from_millis(300), || {
-        let out = lab
-            .exec(
-                Host::Client,
-                &[
-                    "curl",
-                    "-s",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                    "--max-time",
-                    "2",
-                    &url,
-                ],
-            )
-            .unwrap();
-        out.stdout == b"200"
-    });
+    let (served, _) = curl_until_ok(&lab, &url);
     assert!(served, "{}", http.log());
     // The server saw the firewall's WAN address, never the client's.
     let log = http.log();
