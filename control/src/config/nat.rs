@@ -148,30 +148,39 @@ pub(crate) fn analyze(root: &Element, refs: &Refs<'_>, errors: &mut Vec<ConfigEr
                 OutboundMode::Automatic
             }
         };
-        for (i, r) in items(outbound, "rule") {
-            if r.has_child("disabled") {
-                continue;
-            }
-            let path = format!("{base}/outbound/rule[{i}]");
-            let before = errors.len();
-            let rule = outbound_rule(r, path, refs, errors);
-            if let Some(rule) = rule.filter(|_| errors.len() == before) {
-                config.outbound.push(rule);
-            }
-        }
+        config.outbound = enabled_rules(
+            outbound,
+            &format!("{base}/outbound"),
+            errors,
+            |r, path, errors| outbound_rule(r, path, refs, errors),
+        );
     }
-    for (i, r) in items(nat, "rule") {
+    config.port_forwards = enabled_rules(nat, &base, errors, |r, path, errors| {
+        port_forward(r, path, refs, errors)
+    });
+    config
+}
+
+/// The `<rule>` children of `section` that are not disabled, each read by `read` (given its
+/// element path); a rule that added any problem to `errors` is left out.
+fn enabled_rules<T>(
+    section: &Element,
+    base: &str,
+    errors: &mut Vec<ConfigError>,
+    mut read: impl FnMut(&Element, String, &mut Vec<ConfigError>) -> Option<T>,
+) -> Vec<T> {
+    let mut rules = Vec::new();
+    for (i, r) in items(section, "rule") {
         if r.has_child("disabled") {
             continue;
         }
-        let path = format!("{base}/rule[{i}]");
         let before = errors.len();
-        let rule = port_forward(r, path, refs, errors);
+        let rule = read(r, format!("{base}/rule[{i}]"), errors);
         if let Some(rule) = rule.filter(|_| errors.len() == before) {
-            config.port_forwards.push(rule);
+            rules.push(rule);
         }
     }
-    config
+    rules
 }
 
 /// IPv4 only: pfSense's outbound NAT and port forwards are `inet` (empty means inet).
