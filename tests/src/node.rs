@@ -310,3 +310,15 @@ pub fn cpu_time_of(pid: u32) -> Result<Duration> {
     let hz = 100;
     Ok(Duration::from_micros(total * 1_000_000 / hz))
 }
+
+/// The value of counter `name` in a report the daemon printed (`name value` pairs); 0 when
+/// absent, as the report leaves out drop reasons that never happened.
+pub fn counter(report: &str, name: &str) -> u64 {
+    report
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .find(|w| w.first() == Some(&name))
+        .and_then(|w| w.get(1)?.parse().ok())
+        .unwrap_or(0)
+}

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use rampart_tests::node::{rampart_binary, single_node_config_with_filter, start_node};
+use rampart_tests::node::{counter, rampart_binary, single_node_config_with_filter, start_node};
 use rampart_tests::{Host, Lab, StreamsConfig, tcp_streams, tcp_transfer, wait_until};
 
 /// LAN may open TCP/80 (and, with `extra_port`, that port too); the WAN gets a `reject` for
@@ -120,16 +120,6 @@ fn curl_until_ok(lab: &Lab, url: &str) -> (bool, String) {
         status == "200"
     });
     (ok, status)
-}
-
-fn counter(report: &str, name: &str) -> u64 {
-    report
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .windows(2)
-        .find(|w| w[0] == name)
-        .and_then(|w| w[1].parse().ok())
-        .unwrap_or(0)
 }
 
 #[test]

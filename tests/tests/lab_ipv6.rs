@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use rampart_tests::node::{rampart_binary, single_node_config_with_filter, start_node};
+use rampart_tests::node::{counter, rampart_binary, single_node_config_with_filter, start_node};
 use rampart_tests::{Host, Lab, Segment, wait_until};
 
 const FW_LAN: &str = "2001:db8:1::1";
@@ -151,16 +151,8 @@ fn ipv6_is_routed_and_filtered_with_states() {
     assert_eq!(String::from_utf8_lossy(&back.stdout).trim(), "timeout");
     let report = node.counters().unwrap();
     eprintln!("{report}");
-    let words: Vec<&str> = report.split_whitespace().collect();
-    let counter = |name: &str| -> u64 {
-        words
-            .windows(2)
-            .find(|w| w[0] == name)
-            .and_then(|w| w[1].parse().ok())
-            .unwrap_or(0)
-    };
-    assert!(counter("filter_block_in") >= 1, "{report}");
-    assert!(counter("inserted") >= 2, "{report}");
+    assert!(counter(&report, "filter_block_in") >= 1, "{report}");
+    assert!(counter(&report, "inserted") >= 2, "{report}");
     node.stop().unwrap();
     lab.teardown().unwrap();
 }
