@@ -298,6 +298,10 @@ pub struct FirewallCounters {
     pub sync_events_dropped: u64,
     /// Rulesets swapped in by a reload.
     pub ruleset_reloads: u64,
+    /// What the pfsync peer's messages did to this worker's states.
+    pub sync_apply: crate::firewall::SyncApplyStats,
+    /// What this worker's rings to the sync core carried.
+    pub sync_link: crate::sync_link::LinkCounters,
     /// Per rule, by [`RuleIndex::index`](crate::rules::RuleIndex): what it decided.
     pub rules: Vec<RuleCounters>,
 }

@@ -25,6 +25,7 @@ pub mod route6;
 pub mod rules;
 pub mod state;
 pub mod steer;
+pub mod sync_link;
 pub mod testkit;
 pub mod time;
 pub mod wire;

@@ -17,6 +17,7 @@
 use std::net::IpAddr;
 
 use crate::nat::Nat;
+use crate::state::StateKey;
 
 use crate::wire::{
     EtherType, EthernetFrame, Icmpv4Packet, Icmpv6Packet, IpProtocol, Ipv4Packet, Ipv6Packet,
@@ -69,34 +70,51 @@ pub fn steer_nat(frame: &[u8], workers: usize, nat: &Nat) -> Steer {
         _ => None,
     };
     match flow {
-        Some(flow) if nat.is_empty() => Steer::Worker(bucket(flow_hash(&flow), workers)),
-        Some(flow) => {
-            // Port forwards first: outbound NAT never hands out a forwarded port.
-            let redirect = |(addr, port): (IpAddr, u16)| match addr {
-                IpAddr::V4(v4) => nat
-                    .redirect_endpoint(flow.proto, v4, port)
-                    .map(|(a, p)| (IpAddr::V4(a), p)),
-                IpAddr::V6(_) => None,
-            };
-            match (redirect(flow.a), redirect(flow.b)) {
-                (None, None) => {}
-                (a, b) => {
-                    let (a, b) = (a.unwrap_or(flow.a), b.unwrap_or(flow.b));
-                    let flow = self::flow(a.0, a.1, b.0, b.1, flow.proto);
-                    return Steer::Worker(bucket(flow_hash(&flow), workers));
-                }
-            }
-            for (addr, port) in [flow.a, flow.b] {
-                if let IpAddr::V4(addr) = addr
-                    && let Some(owner) = nat.owner_of(addr, port, workers)
-                {
-                    return Steer::Worker(owner);
-                }
-            }
-            Steer::Worker(bucket(flow_hash(&flow), workers))
-        }
+        Some(flow) => Steer::Worker(owner_of_flow(&flow, workers, nat)),
         None => Steer::Local,
     }
+}
+
+/// The worker that owns a state with `key` (either of its keys: both lead to the same
+/// owner) among `workers`: where the state's packets are steered. The sync core hands the
+/// peer's states to this worker.
+pub fn owner_of_key(key: &StateKey, workers: usize, nat: &Nat) -> usize {
+    if workers <= 1 {
+        return 0;
+    }
+    let [a, b] = key.addr;
+    let [pa, pb] = key.port;
+    let flow = flow(a.to_ip(key.af), pa, b.to_ip(key.af), pb, key.proto.0);
+    owner_of_flow(&flow, workers, nat)
+}
+
+fn owner_of_flow(flow: &Flow, workers: usize, nat: &Nat) -> usize {
+    if nat.is_empty() {
+        return bucket(flow_hash(flow), workers);
+    }
+    // Port forwards first: outbound NAT never hands out a forwarded port.
+    let redirect = |(addr, port): (IpAddr, u16)| match addr {
+        IpAddr::V4(v4) => nat
+            .redirect_endpoint(flow.proto, v4, port)
+            .map(|(a, p)| (IpAddr::V4(a), p)),
+        IpAddr::V6(_) => None,
+    };
+    match (redirect(flow.a), redirect(flow.b)) {
+        (None, None) => {}
+        (a, b) => {
+            let (a, b) = (a.unwrap_or(flow.a), b.unwrap_or(flow.b));
+            let flow = self::flow(a.0, a.1, b.0, b.1, flow.proto);
+            return bucket(flow_hash(&flow), workers);
+        }
+    }
+    for (addr, port) in [flow.a, flow.b] {
+        if let IpAddr::V4(addr) = addr
+            && let Some(owner) = nat.owner_of(addr, port, workers)
+        {
+            return owner;
+        }
+    }
+    bucket(flow_hash(flow), workers)
 }
 
 /// Whether an IPv6 packet is neighbour discovery (no extension headers: RFC 4861 messages
@@ -277,6 +295,16 @@ mod tests {
             let there = steer(&udp(s, sport, d, dport), workers);
             prop_assert_eq!(there, steer(&udp(d, dport, s, sport), workers));
             prop_assert!(matches!(there, Steer::Worker(w) if w < workers));
+        }
+
+        #[test]
+        fn a_state_belongs_to_the_worker_its_packets_reach(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, workers in 1usize..9, inbound: bool) {
+            use crate::state::{PacketKey, PfDirection};
+            let (s, d) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
+            let dir = if inbound { PfDirection::In } else { PfDirection::Out };
+            let key = StateKey::from_packet(&PacketKey::v4(s, sport, d, dport, crate::wire::IpProtocol::UDP), dir);
+            let owner = owner_of_key(&key, workers, &Nat::EMPTY);
+            prop_assert_eq!(steer(&udp(s, sport, d, dport), workers), Steer::Worker(owner));
         }
 
         #[test]

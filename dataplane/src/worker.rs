@@ -14,6 +14,7 @@ use crate::firewall::Policy;
 use crate::forward::{Forwarder, Output};
 use crate::handoff::Handoff;
 use crate::nat::Nat;
+use crate::sync_link::WorkerLink;
 use crate::time::{Instant, MonotonicClock};
 
 /// How a worker waits when there is no traffic.
@@ -97,6 +98,11 @@ pub struct Worker {
     /// them), and the ones this worker applies.
     policies: Option<Arc<ArcSwap<Policy>>>,
     applied: Option<Arc<Policy>>,
+    /// The node's clock: every worker and the sync core read the same origin, so state
+    /// times mean the same on all of them.
+    clock: MonotonicClock,
+    /// The rings to the sync core, when pfsync is on.
+    sync: Option<WorkerLink>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -142,7 +148,22 @@ impl Worker {
             published,
             policies: None,
             applied: None,
+            clock: MonotonicClock::default(),
+            sync: None,
         }
+    }
+
+    /// Read time from `clock` (the node's, shared with the other workers and the sync core).
+    pub fn set_clock(&mut self, clock: MonotonicClock) {
+        self.clock = clock;
+    }
+
+    /// Hand state events to the sync core over `link`, and apply what it sends back.
+    pub fn attach_sync(&mut self, link: WorkerLink) {
+        if let Some(fw) = self.forwarder.firewall_mut() {
+            fw.attach_sync();
+        }
+        self.sync = Some(link);
     }
 
     /// Follow the rules in `policies`: a reload stores new ones there and every worker swaps
@@ -160,7 +181,7 @@ impl Worker {
 
     /// Poll until `stop` is set; returns the counters.
     pub fn run(mut self, stop: &AtomicBool) -> WorkerCounters {
-        let clock = MonotonicClock::default();
+        let clock = self.clock;
         let mut out = Output::new(self.tx.len(), crate::dpdk::BURST_SIZE);
         let mut batch = RxBatch::default();
         // The packets of a burst this worker owns (the others are handed over).
@@ -212,9 +233,11 @@ impl Worker {
                 self.forwarder.tick(now, &mut out);
                 last_tick = now;
             }
+            if let (Some(link), Some(fw)) = (self.sync.as_mut(), self.forwarder.firewall_mut()) {
+                link.service(now, fw);
+            }
             if now.since(last_publish) >= PUBLISH {
-                self.published
-                    .store(Arc::new(self.forwarder.counters().clone()));
+                self.publish();
                 last_publish = now;
             }
             self.flush(&mut out);
@@ -227,9 +250,25 @@ impl Worker {
                 backoff.busy();
             }
         }
-        let last = self.forwarder.counters().clone();
-        self.published.store(Arc::new(last.clone()));
-        last
+        self.publish();
+        self.forwarder.counters().clone()
+    }
+
+    /// Copies the counters where other threads read them, with the sync link's.
+    fn publish(&mut self) {
+        if let Some(link) = &self.sync {
+            let queue_dropped = self
+                .forwarder
+                .firewall_mut()
+                .map_or(0, |fw| fw.table_mut().events().dropped());
+            let c = link.counters();
+            let fw = &mut self.forwarder.counters_mut().firewall;
+            fw.sync_events = c.events_sent + c.events_dropped + queue_dropped;
+            fw.sync_events_dropped = c.events_dropped + queue_dropped;
+            fw.sync_link = *c;
+        }
+        self.published
+            .store(Arc::new(self.forwarder.counters().clone()));
     }
 
     /// Expiry and state events; new rules if a reload stored them.

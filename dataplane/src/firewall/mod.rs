@@ -23,7 +23,9 @@
 //! differ (NAT), [`Outcome::Pass`] carries the flow the packet must be rewritten to.
 //!
 //! Between bursts the worker calls [`Firewall::maintain`]: expiry (bounded work), and the
-//! state events for the sync core, which are counted and dropped until pfsync consumes them.
+//! state events, which are counted and dropped unless a sync core takes them
+//! ([`Firewall::attach_sync`], [`crate::sync_link`]). What the pfsync peer sends about states
+//! is applied by [`Firewall::apply_sync`].
 //!
 //! # Reload
 //!
@@ -227,6 +229,9 @@ pub struct Firewall {
     ruleset: Arc<Ruleset>,
     ruleset_since: Instant,
     events_drained: u64,
+    /// Whether a sync core takes the state events ([`Firewall::attach_sync`]).
+    sync_attached: bool,
+    sync_stats: SyncApplyStats,
     nat: Arc<Nat>,
     ports: PortPicker,
     worker: usize,
@@ -249,6 +254,8 @@ impl Firewall {
             ruleset,
             ruleset_since: Instant::ZERO,
             events_drained: 0,
+            sync_attached: false,
+            sync_stats: SyncApplyStats::default(),
             nat: Arc::new(Nat::default()),
             ports: PortPicker::default(),
             worker: usize::from(worker_index),
@@ -546,9 +553,13 @@ impl Firewall {
             }
         });
         let events = self.table.events();
-        self.events_drained += events.drain().count() as u64;
-        counters.sync_events = self.events_drained + events.dropped();
-        counters.sync_events_dropped = counters.sync_events;
+        if !self.sync_attached {
+            // Nobody consumes them: counted as produced and dropped.
+            self.events_drained += events.drain().count() as u64;
+            counters.sync_events = self.events_drained + events.dropped();
+            counters.sync_events_dropped = counters.sync_events;
+        }
+        counters.sync_apply = self.sync_stats;
         let stats = self.table.stats();
         counters.states = self.table.len() as u64;
         counters.states_inserted = stats.inserted;
@@ -556,6 +567,9 @@ impl Firewall {
         counters.states_removed = stats.removed;
     }
 }
+
+mod sync;
+pub use sync::SyncApplyStats;
 
 #[cfg(test)]
 mod tests;

@@ -107,8 +107,8 @@ pub use flow::{Classified, IcmpErrorFlow, classify_ipv4, classify_ipv6};
 pub use key::{Addr, Af, Direction, KeySide, PacketKey, PfDirection, StateKey};
 pub use peer::{Peer, ProtoClass};
 pub use table::{
-    BURST, MAX_CAPACITY, Match, NO_RULE, NewState, PacketMeta, State, StateHandle, StateTable,
-    StateTableConfig, TableStats, Tracked,
+    BURST, MAX_CAPACITY, Match, Merged, NO_RULE, NewState, PacketMeta, State, StateHandle,
+    StateTable, StateTableConfig, TableStats, Tracked, merge_peers,
 };
 pub use tcp::TcpSegment;
 pub use timeout::{Timeout, Timeouts};

@@ -313,6 +313,10 @@ pub struct TableStats {
     pub full: u64,
     /// Inserts refused: key collision.
     pub exists: u64,
+    /// Updates from the pfsync peer merged into a state.
+    pub merged: u64,
+    /// Merged updates that were behind the local state (pf's `stale`).
+    pub stale: u64,
 }
 
 /// Settings of a table.
@@ -1318,6 +1322,9 @@ impl StateTable {
         None
     }
 }
+
+mod merge;
+pub use merge::{Merged, merge_peers};
 
 #[cfg(test)]
 mod tests;
