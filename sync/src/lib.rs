@@ -1,5 +1,6 @@
-//! pfsync state synchronisation (issue 4): the codec, coalescing and batching of state
-//! events, bulk update and the merge rules. Sans-IO: no sockets, no clock reads, no DPDK.
-//!
-//! Nothing is implemented yet; the crate exists so the workspace has the design's shape.
+//! pfsync state synchronisation (issue 4): coalescing and batching of state events, bulk
+//! update and the routing of the peer's messages to the workers ([`engine`]). Sans-IO: no
+//! sockets, no clock reads, no DPDK.
 #![forbid(unsafe_code)]
+
+pub mod engine;
