@@ -3,4 +3,5 @@
 //! sockets, no clock reads, no DPDK.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod engine;
