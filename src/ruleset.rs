@@ -235,11 +235,15 @@ pub fn port_map(config: &Config) -> Vec<(String, usize)> {
     let Some(settings) = &config.rampart else {
         return Vec::new();
     };
+    let sync = crate::setup::sync_interface(config);
     settings
         .ports
         .iter()
+        .filter_map(|p| config.interface_by_if(&p.if_name).map(|i| i.key.clone()))
+        // The pfsync port is the sync core's, not a data port.
+        .filter(|key| Some(key.as_str()) != sync)
         .enumerate()
-        .filter_map(|(i, p)| Some((config.interface_by_if(&p.if_name)?.key.clone(), i)))
+        .map(|(i, key)| (key, i))
         .collect()
 }
 

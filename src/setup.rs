@@ -13,7 +13,7 @@ use rampart_dataplane::route::Ipv4Net;
 use rampart_dataplane::route6::Ipv6Net;
 use rampart_dataplane::state::{Timeout, Timeouts};
 use rampart_dataplane::wire::ndp::is_link_local;
-use rampart_dataplane::{FirewallSpec, NodeSpec, Polling, PortSpec};
+use rampart_dataplane::{FirewallSpec, NodeSpec, Polling, PortSpec, SyncPortSpec};
 
 use crate::nat::compile_nat;
 use crate::ruleset::{RulesetError, compile_filter, port_map};
@@ -76,6 +76,14 @@ pub enum SetupError {
         /// Why it cannot be used.
         reason: &'static str,
     },
+    /// pfsync is on but its interface has no DPDK port or no static address.
+    #[error("/pfsense/hasync/pfsyncinterface {key}: {reason}")]
+    SyncInterface {
+        /// Interface key.
+        key: String,
+        /// What is missing.
+        reason: &'static str,
+    },
     /// A static route to an alias (1-based index, as validation errors count).
     #[error("/pfsense/staticroutes/route[{0}]: routes to aliases are not supported yet")]
     AliasRoute(usize),
@@ -103,12 +111,18 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
     }
     let mut ports = Vec::new();
     let mut port_keys = Vec::new();
+    let sync_key = sync_interface(config);
+    let mut sync = None;
     for port in &settings.ports {
         let iface = config
             .interface_by_if(&port.if_name)
             .ok_or_else(|| SetupError::UnknownInterface(port.if_name.clone()))?;
         if !iface.enabled {
             return Err(SetupError::InterfaceDisabled(iface.key.clone()));
+        }
+        if Some(iface.key.as_str()) == sync_key {
+            sync = Some(sync_port(config, iface, port)?);
+            continue;
         }
         let addr = match &iface.ipv4 {
             Ipv4Mode::None => None,
@@ -230,11 +244,17 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
             .system
             .maximum_states
             .map_or(DEFAULT_MAX_STATES, |n| n as usize),
-        creatorid: settings.creator_id.unwrap_or_else(random_creatorid),
+        creatorid: creatorid(config).unwrap_or_else(random_creatorid),
         id_seed: id_seed(),
         timeouts: state_timeouts(config),
     };
 
+    if let (None, Some(key)) = (&sync, sync_key) {
+        return Err(SetupError::SyncInterface {
+            key: key.to_string(),
+            reason: "has no <rampart><port>: map the sync NIC to a DPDK port",
+        });
+    }
     let workers = usize::from(settings.workers.max(1));
     let mut eal = EalOptions::new(file_prefix);
     eal.extra = settings.eal_args.clone();
@@ -255,6 +275,49 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
         routes,
         firewall: Some(firewall),
         routes6,
+        sync,
+    })
+}
+
+/// The interface key pfsync runs on, when `<hasync><pfsyncenabled>` is set.
+pub fn sync_interface(config: &Config) -> Option<&str> {
+    config
+        .hasync
+        .as_ref()
+        .filter(|h| h.pfsync_enabled)
+        .and_then(|h| h.pfsync_interface.as_deref())
+}
+
+/// The pf hostid: `<hasync><pfhostid>` (pfSense's "Filter Host ID", hex), else
+/// `<rampart><creatorid>`.
+fn creatorid(config: &Config) -> Option<u32> {
+    let from_hasync = config
+        .hasync
+        .as_ref()
+        .and_then(|h| h.pfhostid.as_deref())
+        .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+        .filter(|id| *id != 0);
+    from_hasync.or_else(|| config.rampart.as_ref().and_then(|r| r.creator_id))
+}
+
+fn sync_port(
+    config: &Config,
+    iface: &rampart_control::config::Interface,
+    port: &rampart_control::config::PortConfig,
+) -> Result<SyncPortSpec, SetupError> {
+    let err = |reason| SetupError::SyncInterface {
+        key: iface.key.clone(),
+        reason,
+    };
+    let Ipv4Mode::Static(cidr) = &iface.ipv4 else {
+        return Err(err("needs a static IPv4 address (pfsync runs over IPv4)"));
+    };
+    Ok(SyncPortSpec {
+        name: format!("{} ({})", iface.key, port.if_name),
+        devargs: port.devargs.clone(),
+        addr: cidr.addr,
+        peer: config.hasync.as_ref().and_then(|h| h.pfsync_peer_ip),
+        mtu: iface.mtu.unwrap_or(DEFAULT_MTU),
     })
 }
 
@@ -395,6 +458,42 @@ mod tests {
         );
         let bad = Config::parse(xml.replace("3600", "0").as_bytes());
         assert!(bad.is_err(), "a zero timeout is refused");
+    }
+
+    #[test]
+    fn the_pfsync_interface_is_the_sync_core_s_port() {
+        let sync_if = "<opt1><enable></enable><if>sync0</if><ipaddr>10.9.0.1</ipaddr><subnet>24</subnet></opt1>";
+        let hasync = "<hasync><pfsyncenabled>on</pfsyncenabled><pfsyncinterface>opt1</pfsyncinterface>\
+            <pfsyncpeerip>10.9.0.2</pfsyncpeerip><pfhostid>ff01</pfhostid></hasync>";
+        let rampart = "<rampart><port><if>lan0</if><devargs>net_ring0</devargs></port>\
+            <port><if>sync0</if><devargs>net_ring9</devargs></port>\
+            <port><if>wan0</if><devargs>net_ring1</devargs></port></rampart>";
+        let c = config(sync_if, "", "", &format!("{hasync}{rampart}"));
+        let spec = node_spec(&c, "t").unwrap();
+        let sync = spec.sync.as_ref().unwrap();
+        assert_eq!(sync.devargs, "net_ring9");
+        assert_eq!(sync.addr, Ipv4Addr::new(10, 9, 0, 1));
+        assert_eq!(sync.peer, Some(Ipv4Addr::new(10, 9, 0, 2)));
+        // Two data ports, in order, and the rules see the same two.
+        let devargs: Vec<_> = spec.ports.iter().map(|p| p.devargs.as_str()).collect();
+        assert_eq!(devargs, ["net_ring0", "net_ring1"]);
+        assert_eq!(
+            crate::ruleset::port_map(&c),
+            [("lan".to_string(), 0), ("wan".to_string(), 1)]
+        );
+        assert_eq!(spec.firewall.as_ref().unwrap().creatorid, 0xff01);
+
+        // Without a DPDK port for it, pfsync cannot run: said, not ignored.
+        let no_port = config(sync_if, "", "", &format!("{hasync}{PORTS}"));
+        assert!(matches!(
+            node_spec(&no_port, "t"),
+            Err(SetupError::SyncInterface { key, .. }) if key == "opt1"
+        ));
+        // pfsync off: no sync port, and its NIC would be a data port.
+        let off = config(sync_if, "", "", rampart);
+        let spec = node_spec(&off, "t").unwrap();
+        assert!(spec.sync.is_none());
+        assert_eq!(spec.ports.len(), 3);
     }
 
     #[test]

@@ -32,5 +32,8 @@ pub mod wire;
 pub mod worker;
 
 pub use counters::{DropReason, WorkerCounters};
-pub use node::{FirewallSpec, Node, NodeError, NodeReport, NodeSpec, PortSpec, PortStatus};
+pub use node::{
+    FirewallSpec, Node, NodeError, NodeReport, NodeSpec, PortSpec, PortStatus, SyncEnds,
+    SyncPortSpec,
+};
 pub use worker::Polling;

@@ -13,7 +13,7 @@ use thiserror::Error;
 use crate::counters::WorkerCounters;
 use crate::dpdk::{
     Eal, EalError, EalOptions, LcoreError, Mempool, MempoolError, Port, PortConfig, PortError,
-    PortStats, spawn_lcore_thread,
+    PortStats, RxQueue, TxQueue, spawn_lcore_thread,
 };
 use crate::firewall::Policy;
 use crate::firewall::{Firewall, FirewallSettings};
@@ -25,6 +25,8 @@ use crate::route::{Ipv4Net, RouteError, RouteTable};
 use crate::route6::{Ipv6Net, Route6Error, Route6Table};
 use crate::rules::Ruleset;
 use crate::state::Timeouts;
+use crate::sync_link::{CoreLink, LINK_SLOTS, WorkerLink};
+use crate::time::MonotonicClock;
 use crate::wire::MacAddr;
 use crate::worker::{Polling, Worker};
 
@@ -68,6 +70,60 @@ pub struct NodeSpec {
     pub mbufs: u32,
     /// The stateful filter; `None` forwards everything (a plain router).
     pub firewall: Option<FirewallSpec>,
+    /// The dedicated pfsync port; `None` runs without state sync.
+    pub sync: Option<SyncPortSpec>,
+}
+
+/// The port pfsync uses: not a data port (no worker polls it, no rule names it); the sync
+/// core owns its one RX and one TX queue.
+#[derive(Debug, Clone)]
+pub struct SyncPortSpec {
+    /// Operator's name for it.
+    pub name: String,
+    /// DPDK device arguments.
+    pub devargs: String,
+    /// The node's address on the sync segment.
+    pub addr: Ipv4Addr,
+    /// Unicast peer (`<pfsyncpeerip>`); `None` sends to the pfsync multicast group.
+    pub peer: Option<Ipv4Addr>,
+    /// IP MTU: frames are built up to it.
+    pub mtu: u16,
+}
+
+/// What the sync core gets from the node: the sync port's queues, the rings to every
+/// worker, and what it needs to read states the way the workers write them.
+pub struct SyncEnds {
+    /// The spec the port was opened with.
+    pub spec: SyncPortSpec,
+    /// The port's MAC address.
+    pub mac: MacAddr,
+    /// Its receive queue.
+    pub rx: RxQueue,
+    /// Its transmit queue.
+    pub tx: TxQueue,
+    /// Mbufs for frames to send.
+    pub pool: Arc<Mempool>,
+    /// Rings to and from the workers.
+    pub core: CoreLink,
+    /// The clock the workers read (state times are on it).
+    pub clock: MonotonicClock,
+    /// The node's filter and NAT rules (NAT decides which worker owns a peer's state).
+    pub policies: Option<Arc<ArcSwap<Policy>>>,
+    /// State timeouts (a received state's expiry is converted with them).
+    pub timeouts: Timeouts,
+    /// This node's pf hostid.
+    pub creatorid: u32,
+    /// Workers.
+    pub workers: usize,
+}
+
+impl std::fmt::Debug for SyncEnds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncEnds")
+            .field("spec", &self.spec)
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The node's firewall: rules and state table size.
@@ -157,6 +213,9 @@ pub struct Node {
     policies: Option<Arc<ArcSwap<Policy>>>,
     ports: Vec<(String, Port)>,
     pool: Arc<Mempool>,
+    sync_port: Option<(String, Port)>,
+    sync_ends: Option<SyncEnds>,
+    sync_thread: Option<JoinHandle<()>>,
     // Dropped last: EAL cleanup after every DPDK object is gone.
     _eal: Eal,
 }
@@ -266,6 +325,31 @@ impl Node {
             ports.push((p.name.clone(), port));
         }
 
+        let clock = MonotonicClock::default();
+        let mut sync_port = None;
+        let mut sync_parts = None;
+        let mut worker_links: Vec<Option<WorkerLink>> = (0..spec.workers).map(|_| None).collect();
+        if let Some(sync) = &spec.sync {
+            let port_err = |source| NodeError::Port {
+                name: sync.name.clone(),
+                devargs: sync.devargs.clone(),
+                source,
+            };
+            let (port, mut rx, mut tx) =
+                Port::open(&sync.devargs, &PortConfig::default(), pool.clone())
+                    .map_err(port_err)?;
+            let mac = MacAddr(port.mac().map_err(port_err)?);
+            let (Some(rx), Some(tx)) = (rx.pop(), tx.pop()) else {
+                return Err(NodeError::Spec(
+                    "the sync port opened without queues".into(),
+                ));
+            };
+            tracing::info!(port = %sync.name, device = port.name(), %mac, "sync port started");
+            let (links, core) = crate::sync_link::links(spec.workers, LINK_SLOTS);
+            worker_links = links.into_iter().map(Some).collect();
+            sync_parts = Some((sync.clone(), mac, rx, tx, core));
+            sync_port = Some((sync.name.clone(), port));
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let mut node = Node {
             stop: stop.clone(),
@@ -279,8 +363,27 @@ impl Node {
             }),
             ports,
             pool: pool.clone(),
+            sync_port,
+            sync_ends: None,
+            sync_thread: None,
             _eal: eal,
         };
+        if let Some((spec_sync, mac, rx, tx, core)) = sync_parts {
+            let fw = spec.firewall.as_ref();
+            node.sync_ends = Some(SyncEnds {
+                spec: spec_sync,
+                mac,
+                rx,
+                tx,
+                pool: pool.clone(),
+                core,
+                clock,
+                policies: node.policies.clone(),
+                timeouts: fw.map_or_else(Timeouts::default, |f| f.timeouts),
+                creatorid: fw.map_or(0, |f| f.creatorid),
+                workers: spec.workers,
+            });
+        }
         let mut handoffs = if spec.workers > 1 {
             handoff::mesh("ho", spec.workers)?
         } else {
@@ -320,6 +423,10 @@ impl Node {
             if let Some(policies) = &node.policies {
                 worker.follow_policies(policies.clone());
             }
+            worker.set_clock(clock);
+            if let Some(link) = worker_links.get_mut(index).and_then(Option::take) {
+                worker.attach_sync(link);
+            }
             node.published.push(worker.published_counters());
             let stop = stop.clone();
             let cpu = spec.cpus.get(index).copied();
@@ -334,13 +441,7 @@ impl Node {
     pub fn ports(&self) -> Vec<PortStatus> {
         self.ports
             .iter()
-            .map(|(name, port)| PortStatus {
-                name: name.clone(),
-                device: port.name().to_string(),
-                mac: MacAddr(port.mac().unwrap_or_default()),
-                link_up: port.link().map(|l| l.up).unwrap_or(false),
-                stats: port.stats().unwrap_or_default(),
-            })
+            .map(|(name, port)| port_status(name, port))
             .collect()
     }
 
@@ -393,6 +494,33 @@ impl Node {
         Ok(())
     }
 
+    /// Runs `body` on its own thread with the sync port's queues and the rings to the
+    /// workers (the sync core), until the node stops; `body` must return once the stop flag
+    /// it gets is set.
+    ///
+    /// # Errors
+    /// [`NodeError::Spec`] if the node has no sync port or its sync core already runs;
+    /// [`NodeError::Lcore`] if the thread did not start.
+    pub fn run_sync<F>(&mut self, cpu: Option<usize>, body: F) -> Result<(), NodeError>
+    where
+        F: FnOnce(SyncEnds, Arc<AtomicBool>) + Send + 'static,
+    {
+        let ends = self
+            .sync_ends
+            .take()
+            .ok_or_else(|| NodeError::Spec("no sync port, or its sync core already runs".into()))?;
+        let stop = self.stop.clone();
+        self.sync_thread = Some(spawn_lcore_thread("sync", cpu, move || body(ends, stop))?);
+        Ok(())
+    }
+
+    /// The sync port's status, if the node has one.
+    pub fn sync_port(&self) -> Option<PortStatus> {
+        self.sync_port
+            .as_ref()
+            .map(|(name, port)| port_status(name, port))
+    }
+
     /// Mbufs currently out of the pool.
     pub fn mbufs_in_use(&self) -> u32 {
         self.pool.in_use()
@@ -407,6 +535,11 @@ impl Node {
                 Ok(c) => workers.push(c),
                 Err(_) => tracing::error!("a worker panicked"),
             }
+        }
+        if let Some(handle) = self.sync_thread.take()
+            && handle.join().is_err()
+        {
+            tracing::error!("the sync core panicked");
         }
         let mut counters = WorkerCounters::new(self.ports.len());
         for w in &workers {
@@ -426,5 +559,18 @@ impl Drop for Node {
         for handle in self.workers.drain(..) {
             let _ = handle.join();
         }
+        if let Some(handle) = self.sync_thread.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn port_status(name: &str, port: &Port) -> PortStatus {
+    PortStatus {
+        name: name.to_string(),
+        device: port.name().to_string(),
+        mac: MacAddr(port.mac().unwrap_or_default()),
+        link_up: port.link().map(|l| l.up).unwrap_or(false),
+        stats: port.stats().unwrap_or_default(),
     }
 }

@@ -85,6 +85,7 @@ fn node_answers_resolves_and_forwards_over_pcap_ports() {
         routes6: vec![],
         mbufs: 4095,
         firewall: None,
+        sync: None,
     };
     // net_pcap ports take a fixed MAC (02:70:63:61:70:<port id>): the node's LAN MAC is that of port 0.
     let lan_mac = MacAddr([0x02, 0x70, 0x63, 0x61, 0x70, 0x00]);

@@ -125,6 +125,7 @@ fn flows_cross_to_their_owner_and_arp_reaches_both_workers() {
         routes6: vec![],
         mbufs: 8191,
         firewall: None,
+        sync: None,
     };
     let node = Node::start(&spec).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);

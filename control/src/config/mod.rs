@@ -71,12 +71,12 @@ pub use filter::{
 };
 pub use model::{
     Alias, FilterRuleSummary, Gateway, GatewayAddress, Gateways, Group, HaSync, Interface,
-    IpProtocol, Ipv4Mode, Ipv6Mode, NatSummary, NodeSettings, Polling, PortConfig, RouteNetwork,
-    STATE_TIMEOUT_ELEMENTS, StaticRoute, System, User, VipMode, VirtualIp,
+    IpProtocol, Ipv4Mode, Ipv6Mode, NatSummary, NodeSettings, PfsyncVersion, Polling, PortConfig,
+    RouteNetwork, STATE_TIMEOUT_ELEMENTS, StaticRoute, System, User, VipMode, VirtualIp,
 };
 pub use nat::{NatConfig, NatNetwork, NatTarget, OutboundMode, OutboundNatRule, PortForward};
 pub use net::{Ipv4Cidr, Ipv6Cidr, MacAddr, NetParseError};
-pub use validate::{ConfigError, ConfigErrorKind, ValidationErrors};
+pub use validate::{ConfigError, ConfigErrorKind, MIN_SYNC_KEY_LEN, ValidationErrors};
 pub use xml::{Element, XmlError};
 
 /// A `config.xml`: the lossless document plus the typed view of the sections

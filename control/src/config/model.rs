@@ -443,6 +443,21 @@ pub struct NodeSettings {
     pub ports: Vec<PortConfig>,
     /// `<cores>`: CPU list for the workers.
     pub cores: Option<Vec<u32>>,
+    /// `<synckey>`: shared key that authenticates pfsync frames (none: plain pfsync, for pf
+    /// peers).
+    pub sync_key: Option<String>,
+    /// `<pfsyncversion>`: full-state format sent (1400 by default; 1301 for FreeBSD 13 peers).
+    pub pfsync_version: PfsyncVersion,
+}
+
+/// The pfsync full-state format a node sends (it accepts both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PfsyncVersion {
+    /// FreeBSD ≤ 13 (242-byte states).
+    V1301,
+    /// FreeBSD 14 (277-byte states).
+    #[default]
+    V1400,
 }
 
 impl NodeSettings {

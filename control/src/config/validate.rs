@@ -13,8 +13,8 @@ use super::document::ConfigDocument;
 use super::filter::{self, FilterRule};
 use super::model::{
     Alias, FilterRuleSummary, Gateway, GatewayAddress, Gateways, Group, HaSync, Interface,
-    IpProtocol, Ipv4Mode, Ipv6Mode, NatSummary, NodeSettings, Polling, PortConfig, RouteNetwork,
-    STATE_TIMEOUT_ELEMENTS, StaticRoute, System, User, VipMode, VirtualIp,
+    IpProtocol, Ipv4Mode, Ipv6Mode, NatSummary, NodeSettings, PfsyncVersion, Polling, PortConfig,
+    RouteNetwork, STATE_TIMEOUT_ELEMENTS, StaticRoute, System, User, VipMode, VirtualIp,
 };
 use super::net::{Ipv4Cidr, Ipv6Cidr, MacAddr, parse_decimal, parse_prefix};
 use super::xml::{Element, is_listtag};
@@ -1206,7 +1206,16 @@ fn nat(root: &Element) -> NatSummary {
 pub const MAX_WORKERS: u32 = 64;
 
 fn rampart(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Option<NodeSettings> {
-    const KNOWN: &[&str] = &["workers", "polling", "eal", "creatorid", "port", "cores"];
+    const KNOWN: &[&str] = &[
+        "workers",
+        "polling",
+        "eal",
+        "creatorid",
+        "port",
+        "cores",
+        "synckey",
+        "pfsyncversion",
+    ];
     const PORT_KNOWN: &[&str] = &["if", "devargs", "cpu"];
     let section = root.child("rampart")?;
     let path = ctx.section_path("rampart");
@@ -1242,6 +1251,34 @@ fn rampart(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Option<No
             None
         }
     });
+    let sync_key = opt_text(section, "synckey").and_then(|v| {
+        if v.len() >= MIN_SYNC_KEY_LEN {
+            Some(v)
+        } else {
+            ctx.err(
+                format!("{path}/synckey"),
+                ConfigErrorKind::Invalid {
+                    value: "(hidden)".into(),
+                    expected: "a key of at least 16 characters",
+                },
+            );
+            None
+        }
+    });
+    let pfsync_version = match opt_text(section, "pfsyncversion").as_deref() {
+        None | Some("1400") => PfsyncVersion::V1400,
+        Some("1301") => PfsyncVersion::V1301,
+        Some(other) => {
+            ctx.err(
+                format!("{path}/pfsyncversion"),
+                ConfigErrorKind::Invalid {
+                    value: other.to_owned(),
+                    expected: "1301 or 1400",
+                },
+            );
+            PfsyncVersion::V1400
+        }
+    };
     let mut ports: Vec<PortConfig> = Vec::new();
     for (i, p) in items(section, "port") {
         let pp = format!("{path}/port[{i}]");
@@ -1301,8 +1338,13 @@ fn rampart(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Option<No
         creator_id,
         ports,
         cores,
+        sync_key,
+        pfsync_version,
     })
 }
+
+/// Shortest `<rampart><synckey>` accepted.
+pub const MIN_SYNC_KEY_LEN: usize = 16;
 
 /// Parses `1,2,5-7` into `[1, 2, 5, 6, 7]` (at most 1024 CPUs).
 fn parse_cpu_list(s: &str) -> Option<Vec<u32>> {
