@@ -69,8 +69,27 @@ pub fn format_report(report: &NodeReport) -> String {
     );
     let _ = writeln!(
         out,
-        "sync_events {}  sync_events_dropped {} (no sync core yet)",
-        fw.sync_events, fw.sync_events_dropped
+        "sync_events {}  sync_events_dropped {}  sync_replies_dropped {}  sync_bulk_sent {}",
+        fw.sync_events,
+        fw.sync_events_dropped,
+        fw.sync_link.replies_dropped,
+        fw.sync_link.bulk_sent
+    );
+    let a = &fw.sync_apply;
+    let _ = writeln!(
+        out,
+        "states_imported {}  import_full {}  import_exists {}  import_invalid {}  sync_merged {}  \
+         sync_stale {}  sync_unknown {}  sync_deleted {}  sync_delete_unknown {}  sync_cleared {}",
+        a.imported,
+        a.import_full,
+        a.import_exists,
+        a.import_invalid,
+        a.merged,
+        a.stale,
+        a.unknown,
+        a.deleted,
+        a.delete_unknown,
+        a.cleared
     );
     let drops: Vec<String> = DropReason::ALL
         .iter()

@@ -335,6 +335,8 @@ impl FirewallCounters {
         self.sync_events += other.sync_events;
         self.sync_events_dropped += other.sync_events_dropped;
         self.ruleset_reloads = self.ruleset_reloads.max(other.ruleset_reloads);
+        self.sync_apply.merge(&other.sync_apply);
+        self.sync_link.merge(&other.sync_link);
         if self.rules.len() < other.rules.len() {
             self.rules
                 .resize(other.rules.len(), RuleCounters::default());

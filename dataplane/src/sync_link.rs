@@ -130,6 +130,18 @@ pub struct LinkCounters {
     pub bulks_done: u64,
 }
 
+impl LinkCounters {
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: &LinkCounters) {
+        self.events_sent += other.events_sent;
+        self.events_dropped += other.events_dropped;
+        self.replies_dropped += other.replies_dropped;
+        self.applied += other.applied;
+        self.bulk_sent += other.bulk_sent;
+        self.bulks_done += other.bulks_done;
+    }
+}
+
 /// A worker's ends of its two rings, and the jobs it spreads over several calls.
 #[derive(Debug)]
 pub struct WorkerLink {

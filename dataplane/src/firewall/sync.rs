@@ -34,6 +34,23 @@ pub struct SyncApplyStats {
     pub request_unknown: u64,
 }
 
+impl SyncApplyStats {
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: &SyncApplyStats) {
+        self.imported += other.imported;
+        self.import_full += other.import_full;
+        self.import_exists += other.import_exists;
+        self.import_invalid += other.import_invalid;
+        self.merged += other.merged;
+        self.stale += other.stale;
+        self.unknown += other.unknown;
+        self.deleted += other.deleted;
+        self.delete_unknown += other.delete_unknown;
+        self.cleared += other.cleared;
+        self.request_unknown += other.request_unknown;
+    }
+}
+
 impl Firewall {
     /// Applies one message from the sync core; answers go to `reply`. A bulk walk and a
     /// clear span several calls and are driven by the [`WorkerLink`](crate::sync_link::WorkerLink).
