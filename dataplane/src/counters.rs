@@ -257,6 +257,12 @@ pub struct WorkerCounters {
     pub icmp_errors_suppressed: u64,
     /// Frames the node wanted to generate but could not (no mbuf, scratch full).
     pub generate_failed: u64,
+    /// CARP packets handed to the control thread.
+    pub carp_punted: u64,
+    /// CARP packets lost because the control thread's ring was full.
+    pub carp_punt_dropped: u64,
+    /// Frames from the control thread (adverts, gratuitous ARP) sent by this worker.
+    pub control_sent: u64,
     /// Drops, indexed by `DropReason as usize`.
     pub drops: [u64; DropReason::COUNT],
     /// Packets handed to the worker that owns their flow.
@@ -366,6 +372,9 @@ impl WorkerCounters {
             icmp_errors_sent: 0,
             icmp_errors_suppressed: 0,
             generate_failed: 0,
+            carp_punted: 0,
+            carp_punt_dropped: 0,
+            control_sent: 0,
             handoff_out: 0,
             handoff_in: 0,
             arp_copies: 0,
@@ -415,6 +424,9 @@ impl WorkerCounters {
         self.icmp_errors_sent += other.icmp_errors_sent;
         self.icmp_errors_suppressed += other.icmp_errors_suppressed;
         self.generate_failed += other.generate_failed;
+        self.carp_punted += other.carp_punted;
+        self.carp_punt_dropped += other.carp_punt_dropped;
+        self.control_sent += other.control_sent;
         self.handoff_out += other.handoff_out;
         self.handoff_in += other.handoff_in;
         self.arp_copies += other.arp_copies;

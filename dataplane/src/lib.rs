@@ -28,6 +28,7 @@ pub mod steer;
 pub mod sync_link;
 pub mod testkit;
 pub mod time;
+pub mod vip;
 pub mod wire;
 pub mod worker;
 

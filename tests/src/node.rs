@@ -137,6 +137,104 @@ pub fn single_node_config_with_filter(lab: &Lab, fw: Host, workers: usize, filte
     )
 }
 
+/// One member of the HA lab: its index (1 or 2) picks its addresses (`.1`/`.2` on every
+/// segment) and its pf hostid; pfsync runs on the sync segment (multicast unless `peer`).
+#[derive(Debug, Clone)]
+pub struct HaNode {
+    /// `Host::Fw1` or `Host::Fw2`.
+    pub fw: Host,
+    /// Workers.
+    pub workers: usize,
+    /// `<filter>` (and `<aliases>`/`<nat>`) element(s).
+    pub filter: String,
+    /// Extra `<system>` children (timeouts, ...).
+    pub system: String,
+    /// `<rampart><synckey>`, if any.
+    pub sync_key: Option<String>,
+    /// Unicast pfsync peer.
+    pub peer: Option<std::net::Ipv4Addr>,
+}
+
+impl HaNode {
+    /// A member with the allow-all filter, one worker, multicast pfsync, no key.
+    pub fn new(fw: Host) -> HaNode {
+        HaNode {
+            fw,
+            workers: 1,
+            filter: ALLOW_ALL_FILTER.to_string(),
+            system: String::new(),
+            sync_key: None,
+            peer: None,
+        }
+    }
+
+    fn index(&self) -> u8 {
+        if self.fw == Host::Fw2 { 2 } else { 1 }
+    }
+
+    /// Its config.xml in `lab`.
+    pub fn config(&self, lab: &Lab) -> String {
+        let a = lab.addressing();
+        let n = self.index();
+        let host = |ip: std::net::Ipv4Addr| {
+            let [x, y, z, _] = ip.octets();
+            std::net::Ipv4Addr::new(x, y, z, n)
+        };
+        let sync_ip = a.sync[usize::from(n - 1)];
+        let peer = self.peer.map_or(String::new(), |p| {
+            format!("<pfsyncpeerip>{p}</pfsyncpeerip>")
+        });
+        let key = self
+            .sync_key
+            .as_ref()
+            .map_or(String::new(), |k| format!("<synckey>{k}</synckey>"));
+        format!(
+            r#"<?xml version="1.0"?>
+<pfsense>
+	<version>23.3</version>
+	<system>
+		<hostname>{name}</hostname>
+		<domain>lab.test</domain>
+		{system}
+	</system>
+	<interfaces>
+		<lan><enable></enable><if>lan0</if><ipaddr>{lan}</ipaddr><subnet>{len}</subnet></lan>
+		<wan><enable></enable><if>wan0</if><ipaddr>{wan}</ipaddr><subnet>{len}</subnet></wan>
+		<opt1><enable></enable><if>sync0</if><descr>SYNC</descr><ipaddr>{sync_ip}</ipaddr><subnet>{len}</subnet></opt1>
+	</interfaces>
+	<gateways></gateways>
+	<staticroutes></staticroutes>
+	{filter}
+	<hasync>
+		<pfsyncenabled>on</pfsyncenabled>
+		<pfsyncinterface>opt1</pfsyncinterface>
+		<pfhostid>{n:x}</pfhostid>
+		{peer}
+	</hasync>
+	<rampart>
+		<workers>{workers}</workers>
+		<polling>adaptive</polling>
+		{key}
+		<port><if>lan0</if><devargs>net_af_packet0,iface={lan_if},qpairs={workers}</devargs></port>
+		<port><if>wan0</if><devargs>net_af_packet1,iface={wan_if},qpairs={workers}</devargs></port>
+		<port><if>sync0</if><devargs>net_af_packet2,iface={sync_if}</devargs></port>
+	</rampart>
+</pfsense>
+"#,
+            name = self.fw.name(),
+            system = self.system,
+            lan = host(a.lan_gateway),
+            wan = host(a.wan_gateway),
+            len = a.prefix_len,
+            filter = self.filter,
+            workers = self.workers,
+            lan_if = lab.fw_iface(self.fw, Segment::Lan),
+            wan_if = lab.fw_iface(self.fw, Segment::Wan),
+            sync_if = lab.fw_iface(self.fw, Segment::Sync),
+        )
+    }
+}
+
 /// A rampart daemon running in a lab namespace.
 #[derive(Debug)]
 pub struct RunningNode {

@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 use super::{ETH_LEN, Forwarder, Output, Sink};
 use crate::counters::DropReason;
 use crate::time::Instant;
+use crate::vip::virtual_mac;
 use crate::wire::{
     ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, MacAddr, WireError,
 };
@@ -55,7 +56,16 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         let learnable = !sender_ip.is_unspecified()
             && sender_ip != our_ip
             && repr.source_hardware_addr.is_unicast();
-        let for_us = repr.target_protocol_addr == our_ip;
+        // Our address, or a VIP of a vhid we are MASTER of (answered with its virtual MAC).
+        let target = repr.target_protocol_addr;
+        let answer_as = if target == our_ip {
+            Some((our_mac, our_ip))
+        } else {
+            self.vips
+                .answering(rx_port, target)
+                .map(|vhid| (virtual_mac(vhid), target))
+        };
+        let for_us = answer_as.is_some();
         if learnable {
             let mut sink = Sink {
                 ports: &self.ports,
@@ -77,9 +87,9 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
             out.free.push(pkt);
             return;
         }
-        if !for_us {
+        let Some((our_mac, our_ip)) = answer_as else {
             return self.discard(pkt, DropReason::ArpNotForUs, out);
-        }
+        };
         match repr.operation {
             ArpOperation::Request => {
                 let reply = ArpRepr {

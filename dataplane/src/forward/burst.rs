@@ -83,10 +83,9 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         out: &mut Output<P>,
     ) {
         self.count_rx(rx_port, &pkt);
-        let ours = self.ports.get(rx_port).is_some_and(|port| {
-            EthernetFrame::new_checked(pkt.as_ref())
-                .is_ok_and(|eth| eth.dst_addr() == port.mac && eth.ethertype() == EtherType::IPV4)
-        });
+        let ours = EthernetFrame::new_checked(pkt.as_ref()).is_ok_and(|eth| {
+            eth.ethertype() == EtherType::IPV4 && self.accepts_mac(rx_port, eth.dst_addr())
+        }) && !super::is_carp(pkt.as_ref());
         if !ours {
             return self.dispatch(now, rx_port, pkt, out);
         }

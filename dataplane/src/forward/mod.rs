@@ -21,6 +21,7 @@ mod ipv6;
 mod ndp;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use crate::counters::{DropReason, WorkerCounters};
 use crate::firewall::Firewall;
@@ -29,6 +30,7 @@ use crate::route::{Ipv4Net, RouteTable};
 use crate::route6::Route6Table;
 use crate::state::Match;
 use crate::time::Instant;
+use crate::vip::VipTable;
 use crate::wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet, MacAddr};
 use filter::Filtered;
 
@@ -92,6 +94,8 @@ pub struct Output<P> {
     pub tx: Vec<Vec<P>>,
     /// Packets to free (dropped or consumed).
     pub free: Vec<P>,
+    /// CARP packets for the control thread, with the port they arrived on.
+    pub punt: Vec<(usize, P)>,
 }
 
 impl<P> Output<P> {
@@ -100,6 +104,7 @@ impl<P> Output<P> {
         Output {
             tx: (0..ports).map(|_| Vec::with_capacity(burst * 2)).collect(),
             free: Vec::with_capacity(burst),
+            punt: Vec::new(),
         }
     }
 }
@@ -118,6 +123,8 @@ pub struct Forwarder<P> {
     /// The stateful filter; `None` routes everything (a plain router, for tests and the
     /// forwarding benchmarks).
     firewall: Option<Firewall>,
+    /// CARP VIPs and which of them this node answers for.
+    vips: Arc<VipTable>,
     /// Scratch space of [`Forwarder::process_burst`], kept to avoid allocating per burst.
     burst: burst::Scratch<P>,
 }
@@ -147,6 +154,7 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
             icmp6_limit: IcmpRateLimit::default(),
             generated: Vec::with_capacity(GENERATED_PER_BURST),
             firewall: None,
+            vips: Arc::new(VipTable::default()),
             burst: burst::Scratch::default(),
         }
     }
@@ -262,9 +270,14 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
             return self.discard(pkt, DropReason::EthernetMalformed, out);
         };
         let dst_mac = eth.dst_addr();
-        let to_us = dst_mac == port.mac;
+        let to_us = dst_mac == port.mac || self.vips.accepts(rx_port, dst_mac);
         if !to_us && !dst_mac.is_broadcast() && !dst_mac.is_multicast() {
             return self.discard(pkt, DropReason::NotOurMac, out);
+        }
+        if is_carp(pkt.as_ref()) {
+            self.counters.carp_punted += 1;
+            out.punt.push((rx_port, pkt));
+            return;
         }
         match eth.ethertype() {
             EtherType::IPV4 if to_us => self.ipv4(now, rx_port, pkt, out),
@@ -284,7 +297,18 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
     }
 
     fn is_local(&self, addr: Ipv4Addr) -> bool {
-        self.ports.iter().any(|p| p.addr == Some(addr))
+        self.ports.iter().any(|p| p.addr == Some(addr)) || self.vips.is_local(addr)
+    }
+
+    /// Replace the VIP table (a CARP transition); takes effect with the next packet.
+    pub fn set_vips(&mut self, vips: Arc<VipTable>) {
+        self.vips = vips;
+    }
+
+    /// Whether frames to `mac` on `port` are this node's: its MAC, or the virtual MAC of a
+    /// vhid it is MASTER of.
+    fn accepts_mac(&self, port: usize, mac: MacAddr) -> bool {
+        self.ports.get(port).is_some_and(|p| p.mac == mac) || self.vips.accepts(port, mac)
     }
 
     fn is_broadcast_on(&self, port: usize, addr: Ipv4Addr) -> bool {
@@ -543,3 +567,13 @@ fn push_generated(
 mod tests;
 #[cfg(test)]
 mod tests6;
+
+/// Whether `frame` is a CARP packet (IPv4 protocol 112): the control thread's, whoever it is
+/// addressed to (the group, or this node with unicast CARP).
+fn is_carp(frame: &[u8]) -> bool {
+    EthernetFrame::new_checked(frame).is_ok_and(|eth| {
+        eth.ethertype() == EtherType::IPV4
+            && Ipv4Packet::new_checked(eth.payload())
+                .is_ok_and(|ip| ip.next_header() == IpProtocol::CARP)
+    })
+}
