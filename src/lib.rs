@@ -2,10 +2,12 @@
 //! The binaries in `src/bin` are thin shells over this.
 #![forbid(unsafe_code)]
 
+pub mod carp;
 pub mod nat;
 pub mod report;
 pub mod ruleset;
 pub mod setup;
+pub mod sync;
 
 /// Version line: crate version, git revision and the DPDK it was built against.
 pub const VERSION: &str = concat!(

@@ -1271,13 +1271,17 @@ mod tests {
         let xml = include_str!("../control/tests/data/ha-primary.xml");
         let config = Config::parse(xml.as_bytes()).unwrap();
         let ports = port_map(&config);
-        assert_eq!(
-            ports,
-            [("wan".into(), 0), ("lan".into(), 1), ("opt1".into(), 2)]
-        );
+        // opt1 is the pfsync interface: the sync core's port, not a data port.
+        assert_eq!(ports, [("wan".into(), 0), ("lan".into(), 1)]);
         let c = compile_filter_report(&config, &ports).unwrap();
-        // Rule 5 is disabled; the other four compile.
-        assert_eq!((c.ruleset.len(), c.skipped.len()), (4, 0));
+        // Rule 5 is disabled; the SYNC rule is skipped (the sync port is the sync core's,
+        // which takes only pfsync and ARP there); the other three compile.
+        assert_eq!(
+            (c.ruleset.len(), c.skipped.len()),
+            (3, 1),
+            "{:?}",
+            c.skipped
+        );
         // The floating NetBIOS block (quick) beats "Allow LAN to any".
         let v = c
             .ruleset

@@ -84,6 +84,9 @@ pub enum SetupError {
         /// What is missing.
         reason: &'static str,
     },
+    /// A CARP VIP the node cannot run.
+    #[error(transparent)]
+    Carp(#[from] crate::carp::CarpSetupError),
     /// A static route to an alias (1-based index, as validation errors count).
     #[error("/pfsense/staticroutes/route[{0}]: routes to aliases are not supported yet")]
     AliasRoute(usize),
@@ -232,6 +235,7 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
     }
 
     let ports_by_key = port_map(config);
+    let vips = crate::carp::vip_table(&crate::carp::vhids(config, &ports_by_key)?);
     let ruleset = compile_filter(config, &ports_by_key)?;
     let nat = compile_nat(config, &ports_by_key)?;
     for (path, reason) in &nat.skipped {
@@ -276,6 +280,7 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
         firewall: Some(firewall),
         routes6,
         sync,
+        vips,
     })
 }
 

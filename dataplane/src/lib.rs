@@ -11,6 +11,7 @@
 //! Per-packet work takes no lock and writes no shared memory: each worker owns its queues,
 //! tables and [`counters`].
 
+pub mod control_link;
 pub mod counters;
 pub mod dpdk;
 pub mod firewall;

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 
 use thiserror::Error;
 
+use crate::control_link::ControlLink;
 use crate::counters::WorkerCounters;
 use crate::dpdk::{
     Eal, EalError, EalOptions, LcoreError, Mempool, MempoolError, Port, PortConfig, PortError,
@@ -27,6 +28,7 @@ use crate::rules::Ruleset;
 use crate::state::Timeouts;
 use crate::sync_link::{CoreLink, LINK_SLOTS, WorkerLink};
 use crate::time::MonotonicClock;
+use crate::vip::{Vip, VipTable};
 use crate::wire::MacAddr;
 use crate::worker::{Polling, Worker};
 
@@ -72,6 +74,8 @@ pub struct NodeSpec {
     pub firewall: Option<FirewallSpec>,
     /// The dedicated pfsync port; `None` runs without state sync.
     pub sync: Option<SyncPortSpec>,
+    /// CARP VIPs (all BACKUP until the control thread's machines decide).
+    pub vips: Vec<Vip>,
 }
 
 /// The port pfsync uses: not a data port (no worker polls it, no rule names it); the sync
@@ -213,8 +217,10 @@ pub struct Node {
     policies: Option<Arc<ArcSwap<Policy>>>,
     ports: Vec<(String, Port)>,
     pool: Arc<Mempool>,
+    clock: MonotonicClock,
     sync_port: Option<(String, Port)>,
     sync_ends: Option<SyncEnds>,
+    control: Option<ControlLink>,
     sync_thread: Option<JoinHandle<()>>,
     // Dropped last: EAL cleanup after every DPDK object is gone.
     _eal: Eal,
@@ -284,8 +290,12 @@ impl Node {
         let port_config = PortConfig {
             rx_queues: queues,
             tx_queues: queues,
+            // Frames to a CARP virtual MAC must reach the workers.
+            promiscuous: !spec.vips.is_empty(),
             ..PortConfig::default()
         };
+        let control =
+            (!spec.vips.is_empty()).then(|| ControlLink::new(VipTable::new(spec.vips.clone())));
         let mut ports = Vec::new();
         let mut rx_by_worker: Vec<Vec<_>> = (0..spec.workers).map(|_| Vec::new()).collect();
         let mut tx_by_worker: Vec<Vec<_>> = (0..spec.workers).map(|_| Vec::new()).collect();
@@ -363,8 +373,10 @@ impl Node {
             }),
             ports,
             pool: pool.clone(),
+            clock,
             sync_port,
             sync_ends: None,
+            control: control.clone(),
             sync_thread: None,
             _eal: eal,
         };
@@ -424,6 +436,9 @@ impl Node {
                 worker.follow_policies(policies.clone());
             }
             worker.set_clock(clock);
+            if let Some(link) = &control {
+                worker.attach_control(link.clone());
+            }
             if let Some(link) = worker_links.get_mut(index).and_then(Option::take) {
                 worker.attach_sync(link);
             }
@@ -512,6 +527,17 @@ impl Node {
         let stop = self.stop.clone();
         self.sync_thread = Some(spawn_lcore_thread("sync", cpu, move || body(ends, stop))?);
         Ok(())
+    }
+
+    /// The link to the workers for CARP (punted packets, frames to send, the VIP table), if
+    /// the node has VIPs.
+    pub fn control_link(&self) -> Option<ControlLink> {
+        self.control.clone()
+    }
+
+    /// The clock the workers read.
+    pub fn clock(&self) -> MonotonicClock {
+        self.clock
     }
 
     /// The sync port's status, if the node has one.

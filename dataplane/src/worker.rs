@@ -8,6 +8,7 @@ use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::control_link::{ControlLink, PortFrame};
 use crate::counters::{DropReason, WorkerCounters};
 use crate::dpdk::{Mbuf, Mempool, RxBatch, RxQueue, TxQueue};
 use crate::firewall::Policy;
@@ -16,6 +17,7 @@ use crate::handoff::Handoff;
 use crate::nat::Nat;
 use crate::sync_link::WorkerLink;
 use crate::time::{Instant, MonotonicClock};
+use crate::vip::VipTable;
 
 /// How a worker waits when there is no traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -38,6 +40,8 @@ const TICK: Duration = Duration::from_millis(100);
 pub const PUBLISH: Duration = Duration::from_millis(250);
 /// Steering without NAT rules (a node without a firewall).
 static NO_NAT: Nat = Nat::EMPTY;
+/// Frames from control sent per loop at most.
+const CONTROL_BURST: usize = 16;
 /// State expiry, state events and the ruleset check run this often.
 const MAINTAIN: Duration = Duration::from_millis(10);
 
@@ -103,6 +107,9 @@ pub struct Worker {
     clock: MonotonicClock,
     /// The rings to the sync core, when pfsync is on.
     sync: Option<WorkerLink>,
+    /// CARP packets to control, control's frames to send, the VIP table.
+    control: Option<ControlLink>,
+    vips_applied: Option<Arc<VipTable>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -150,7 +157,18 @@ impl Worker {
             applied: None,
             clock: MonotonicClock::default(),
             sync: None,
+            control: None,
+            vips_applied: None,
         }
+    }
+
+    /// Exchange CARP packets and frames with the control thread over `link`, and answer for
+    /// the VIPs it publishes there.
+    pub fn attach_control(&mut self, link: ControlLink) {
+        let vips = link.vips();
+        self.forwarder.set_vips(Arc::clone(&vips));
+        self.vips_applied = Some(vips);
+        self.control = Some(link);
     }
 
     /// Read time from `clock` (the node's, shared with the other workers and the sync core).
@@ -240,6 +258,7 @@ impl Worker {
                 self.publish();
                 last_publish = now;
             }
+            self.exchange_control(&mut out);
             self.flush(&mut out);
             let counters = self.forwarder.counters_mut();
             if received == 0 {
@@ -285,7 +304,52 @@ impl Worker {
                 self.applied = Some(policy);
             }
         }
+        if let Some(link) = &self.control {
+            let current = link.vips();
+            if self
+                .vips_applied
+                .as_ref()
+                .is_none_or(|applied| !Arc::ptr_eq(applied, &current))
+            {
+                self.forwarder.set_vips(Arc::clone(&current));
+                self.vips_applied = Some(current);
+            }
+        }
         self.forwarder.maintain(now);
+    }
+
+    /// CARP packets to control; on worker 0, control's frames to their ports.
+    fn exchange_control(&mut self, out: &mut Output<Mbuf>) {
+        let counters = self.forwarder.counters_mut();
+        for (port, mbuf) in out.punt.drain(..) {
+            let frame = PortFrame {
+                port,
+                bytes: mbuf.data().to_vec(),
+            };
+            if !self.control.as_ref().is_some_and(|link| link.punt(frame)) {
+                counters.carp_punt_dropped += 1;
+            }
+        }
+        let Some(link) = self.control.as_ref().filter(|_| self.index == 0) else {
+            return;
+        };
+        for _ in 0..CONTROL_BURST {
+            let Some(frame) = link.take_outgoing() else {
+                break;
+            };
+            let mbuf = self.pool.alloc().and_then(|mut mbuf| {
+                let room = mbuf.append(u16::try_from(frame.bytes.len()).ok()?)?;
+                room.copy_from_slice(&frame.bytes);
+                Some(mbuf)
+            });
+            match (mbuf, out.tx.get_mut(frame.port)) {
+                (Some(mbuf), Some(tx)) => {
+                    tx.push(mbuf);
+                    counters.control_sent += 1;
+                }
+                _ => counters.generate_failed += 1,
+            }
+        }
     }
 
     /// Turn generated frames into mbufs, send every TX batch, free the rest.

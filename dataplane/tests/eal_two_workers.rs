@@ -126,6 +126,7 @@ fn flows_cross_to_their_owner_and_arp_reaches_both_workers() {
         mbufs: 8191,
         firewall: None,
         sync: None,
+        vips: Vec::new(),
     };
     let node = Node::start(&spec).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);

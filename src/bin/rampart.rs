@@ -6,12 +6,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use arc_swap::ArcSwap;
 use clap::Parser;
+use rampart::carp::CarpStatus;
 use rampart::nat::compile_nat;
 use rampart::report::format_report;
 use rampart::ruleset::{compile_filter, compile_filter_report, port_map};
 use rampart::setup::{load_config, node_spec};
 use rampart_dataplane::Node;
+use rampart_sync::status::SyncStatus;
 use tracing_subscriber::EnvFilter;
 
 /// A DPDK userspace firewall node with pfSense-style high availability.
@@ -35,6 +38,8 @@ fn main() {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: logs written to files stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
     match run(&args) {
@@ -94,7 +99,16 @@ fn run(args: &Args) -> anyhow::Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
         .context("installing signal handlers")?;
     tracing::info!(version = rampart::VERSION, config = %args.config.display(), "starting");
-    let node = Node::start(&spec).context("starting the dataplane")?;
+    let mut node = Node::start(&spec).context("starting the dataplane")?;
+    let sync_status = start_sync(&config, &mut node)?;
+    let links = Arc::new(ArcSwap::from_pointee(link_states(&node)));
+    let carp = start_carp(
+        &config,
+        &args.config,
+        &node,
+        sync_status.clone(),
+        links.clone(),
+    )?;
     for port in node.ports() {
         tracing::info!(port = %port.name, device = %port.device, mac = %port.mac, link_up = port.link_up, "port ready");
     }
@@ -108,6 +122,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     );
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
+        links.store(Arc::new(link_states(&node)));
         if reload.swap(false, Ordering::Relaxed) {
             match reload_rules(&args.config, &config, &node) {
                 Ok(rules) => {
@@ -122,14 +137,102 @@ fn run(args: &Args) -> anyhow::Result<()> {
         }
         if dump.swap(false, Ordering::Relaxed) {
             print!("{}", format_report(&node.report()));
+            if let Some(status) = &sync_status {
+                print!("{}", status.load().format());
+            }
+            if let Some(carp) = &carp {
+                print!("{}", carp.status.load().format());
+            }
             println!("rampart: counters end");
         }
     }
     tracing::info!("stopping");
+    if let Some(carp) = &carp {
+        // Bow out first (advbase 255, advskew 255: the backup takes over at once), and give
+        // worker 0 a moment to send it before the workers stop.
+        carp.stop.store(true, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let report = node.stop();
+    if let Some(carp) = carp {
+        if carp.thread.join().is_err() {
+            tracing::error!("the CARP thread panicked");
+        }
+        print!("{}", carp.status.load().format());
+    }
     print!("{}", format_report(&report));
+    if let Some(status) = &sync_status {
+        print!("{}", status.load().format());
+    }
     println!("rampart: stopped");
     Ok(())
+}
+
+/// The CARP thread, its stop flag and its status.
+struct CarpHandle {
+    stop: Arc<AtomicBool>,
+    status: Arc<ArcSwap<CarpStatus>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// Link state of every data port.
+fn link_states(node: &Node) -> Vec<bool> {
+    node.ports().iter().map(|p| p.link_up).collect()
+}
+
+/// Starts CARP when the config has CARP VIPs.
+fn start_carp(
+    config: &rampart_control::config::Config,
+    config_path: &std::path::Path,
+    node: &Node,
+    sync_status: Option<Arc<ArcSwap<SyncStatus>>>,
+    links: Arc<ArcSwap<Vec<bool>>>,
+) -> anyhow::Result<Option<CarpHandle>> {
+    let vhids = rampart::carp::vhids(config, &port_map(config))?;
+    let Some(link) = node.control_link().filter(|_| !vhids.is_empty()) else {
+        return Ok(None);
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let status = Arc::new(ArcSwap::from_pointee(CarpStatus::default()));
+    let runtime = rampart::carp::CarpRuntime {
+        vhids,
+        link,
+        clock: node.clock(),
+        bulk_pending: Box::new(move || sync_status.as_ref().is_some_and(|s| s.load().demoted())),
+        links_up: Box::new(move || links.load().as_ref().clone()),
+        maintenance_file: config_path.with_extension("maintenance"),
+        stop: stop.clone(),
+        status: status.clone(),
+    };
+    let thread = std::thread::Builder::new()
+        .name("carp".into())
+        .spawn(move || rampart::carp::run(runtime))
+        .context("starting the CARP thread")?;
+    Ok(Some(CarpHandle {
+        stop,
+        status,
+        thread,
+    }))
+}
+
+/// Starts the sync core when the config turns pfsync on; returns where it publishes its
+/// status.
+fn start_sync(
+    config: &rampart_control::config::Config,
+    node: &mut Node,
+) -> anyhow::Result<Option<Arc<ArcSwap<SyncStatus>>>> {
+    let Some(settings) = rampart::sync::settings(config)? else {
+        return Ok(None);
+    };
+    let status = Arc::new(ArcSwap::from_pointee(SyncStatus::failed(
+        "starting".to_string(),
+    )));
+    let published = status.clone();
+    node.run_sync(None, move |ends, stop| {
+        rampart_sync::lcore::run(ends, settings, stop, published);
+    })
+    .context("starting the sync core")?;
+    Ok(Some(status))
 }
 
 /// Reads `path` again and swaps in its `<filter>` and `<nat>` rules. The ports must be the ones the node

@@ -153,6 +153,10 @@ pub struct HaNode {
     pub sync_key: Option<String>,
     /// Unicast pfsync peer.
     pub peer: Option<std::net::Ipv4Addr>,
+    /// `<virtualip>` children (CARP VIPs).
+    pub virtualip: String,
+    /// Whether pfsync runs (`<hasync><pfsyncenabled>`).
+    pub pfsync: bool,
 }
 
 impl HaNode {
@@ -165,6 +169,8 @@ impl HaNode {
             system: String::new(),
             sync_key: None,
             peer: None,
+            virtualip: String::new(),
+            pfsync: true,
         }
     }
 
@@ -205,8 +211,9 @@ impl HaNode {
 	<gateways></gateways>
 	<staticroutes></staticroutes>
 	{filter}
+	<virtualip>{virtualip}</virtualip>
 	<hasync>
-		<pfsyncenabled>on</pfsyncenabled>
+		{pfsync_enabled}
 		<pfsyncinterface>opt1</pfsyncinterface>
 		<pfhostid>{n:x}</pfhostid>
 		{peer}
@@ -227,6 +234,12 @@ impl HaNode {
             wan = host(a.wan_gateway),
             len = a.prefix_len,
             filter = self.filter,
+            virtualip = self.virtualip,
+            pfsync_enabled = if self.pfsync {
+                "<pfsyncenabled>on</pfsyncenabled>"
+            } else {
+                ""
+            },
             workers = self.workers,
             lan_if = lab.fw_iface(self.fw, Segment::Lan),
             wan_if = lab.fw_iface(self.fw, Segment::Wan),
@@ -274,10 +287,16 @@ pub fn start_node(lab: &Lab, fw: Host, binary: &Path, config: &str) -> Result<Ru
         "--file-prefix",
         prefix.as_str(),
     ];
-    let mut process = lab.spawn(fw, &argv, &lab.log_path(fw.name()))?;
+    // A restarted node appends to the same log: wait for a new "forwarding" line.
+    const READY: &str = "rampart: forwarding on";
+    let log_path = lab.log_path(fw.name());
+    let before = std::fs::read_to_string(&log_path)
+        .map(|l| l.matches(READY).count())
+        .unwrap_or(0);
+    let mut process = lab.spawn(fw, &argv, &log_path)?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if process.log().contains("rampart: forwarding on") {
+        if process.log().matches(READY).count() > before {
             return Ok(RunningNode {
                 process,
                 config: config_path,
