@@ -9,9 +9,10 @@
 //! Each state has at most one message waiting: a new state is an INS; a later change
 //! replaces the waiting message's contents, or queues an UPD_C if none waits; a delete
 //! cancels a waiting INS (the peer never heard of the state) and otherwise replaces whatever
-//! waits with a DEL_C. A frame leaves `flush_interval` (1 s) after its first message, at once
-//! when the next message would not fit, and at once for INS_ACK, UPD_REQ, answers to UPD_REQ,
-//! stale merges, CLR and BUS. Not done: pf's `maxupd` push and the 2-second fast push, since
+//! waits with a DEL_C. Two frames fill at once (a small message fits the gap a full state
+//! left in the older one); a frame leaves when neither has room for the next message,
+//! `flush_interval` (1 s) after the oldest message arrived, and at once for INS_ACK,
+//! UPD_REQ, answers to UPD_REQ, stale merges, CLR and BUS. Not done: pf's `maxupd` push and the 2-second fast push, since
 //! workers already report only significant changes (see `dataplane::state::event`).
 //!
 //! # Receiving
@@ -45,7 +46,7 @@ use rampart_dataplane::time::Instant;
 pub use bulk::BulkState;
 use bulk::{Requester, RequesterAction};
 pub use message::{BusStatus, Kind, Message, StateId, WireSizes};
-use pending::Pending;
+use pending::Bins;
 
 /// How the engine behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,8 +159,10 @@ pub enum EngineError {
 pub struct Engine {
     config: EngineConfig,
     nat: Arc<Nat>,
-    pending: Pending,
+    pending: Bins,
     frames: VecDeque<OutFrame>,
+    /// Frames the bins let go, before they are counted and queued.
+    taken: Vec<pending::Taken>,
     commands: Vec<VecDeque<ToWorker>>,
     owners: HashMap<StateId, u16>,
     requester: Requester,
@@ -190,7 +193,8 @@ impl Engine {
         Ok(Engine {
             config,
             nat: Arc::new(Nat::EMPTY),
-            pending: Pending::new(config.sizes),
+            pending: Bins::new(config.sizes, config.frame_limit),
+            taken: Vec::new(),
             frames: VecDeque::new(),
             commands: (0..config.workers).map(|_| VecDeque::new()).collect(),
             owners: HashMap::new(),
@@ -265,26 +269,31 @@ impl Engine {
         self.queue(now, msg);
     }
 
-    /// Adds a message, sending the waiting frame first if it would not fit.
+    /// Adds a message; a frame that has to leave to make room for it is sent.
     fn queue(&mut self, now: Instant, msg: Message) {
-        if !self.pending.is_empty() && self.pending.bytes_with(&msg) > self.config.frame_limit {
-            self.flush();
-        }
-        self.pending.put(now, msg);
+        let mut taken = std::mem::take(&mut self.taken);
+        self.pending.put(now, msg, &mut taken);
+        self.send(&mut taken);
+        self.taken = taken;
     }
 
-    /// Sends what is waiting as a frame now.
+    /// Sends everything waiting now.
     fn flush(&mut self) {
-        if self.pending.is_empty() {
-            return;
+        let mut taken = std::mem::take(&mut self.taken);
+        self.pending.take_all(&mut taken);
+        self.send(&mut taken);
+        self.taken = taken;
+    }
+
+    fn send(&mut self, taken: &mut Vec<pending::Taken>) {
+        for (messages, bytes) in taken.drain(..) {
+            for m in &messages {
+                self.stats.sent[m.kind() as usize] += 1;
+            }
+            self.stats.frames_sent += 1;
+            self.stats.bytes_sent += bytes as u64;
+            self.frames.push_back(OutFrame { messages, bytes });
         }
-        let (messages, bytes) = self.pending.take();
-        for m in &messages {
-            self.stats.sent[m.kind() as usize] += 1;
-        }
-        self.stats.frames_sent += 1;
-        self.stats.bytes_sent += bytes as u64;
-        self.frames.push_back(OutFrame { messages, bytes });
     }
 
     fn worker_bulk_done(&mut self, now: Instant) {
@@ -297,6 +306,8 @@ impl Engine {
         }
         let endtime = u32::try_from(now.since(r.since).as_secs()).unwrap_or(u32::MAX);
         self.responding = None;
+        // Every state of the bulk goes out before BUS END.
+        self.flush();
         self.queue(
             now,
             Message::Bus {

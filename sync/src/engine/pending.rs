@@ -115,3 +115,85 @@ impl Pending {
         self.since = None;
     }
 }
+
+/// Two frames being filled at once: a message goes into the older one if it fits there (a
+/// small UPD_C or DEL_C often fills the gap a full state left), else into the newer one;
+/// when neither has room the older is sent. Frames leave fuller than with one frame at a
+/// time, and a state still has at most one message waiting (replacing a message of the same
+/// kind keeps its place; any other change moves it).
+#[derive(Debug)]
+pub(crate) struct Bins {
+    older: Pending,
+    newer: Pending,
+    limit: usize,
+}
+
+/// A frame's messages, in frame order, and its size.
+pub(crate) type Taken = (Vec<Message>, usize);
+
+impl Bins {
+    pub(crate) fn new(sizes: WireSizes, limit: usize) -> Self {
+        Bins {
+            older: Pending::new(sizes),
+            newer: Pending::new(sizes),
+            limit,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.older.len() + self.newer.len()
+    }
+
+    /// When the oldest waiting message arrived.
+    pub(crate) fn since(&self) -> Option<Instant> {
+        match (self.older.since(), self.newer.since()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The message waiting for state `id`.
+    pub(crate) fn get(&self, id: StateId) -> Option<&Message> {
+        self.older.get(id).or_else(|| self.newer.get(id))
+    }
+
+    /// Drops the message waiting for state `id`.
+    pub(crate) fn remove(&mut self, id: StateId) -> Option<Message> {
+        self.older.remove(id).or_else(|| self.newer.remove(id))
+    }
+
+    /// Adds `msg`; a frame that had to leave to make room goes to `sent`.
+    pub(crate) fn put(&mut self, now: Instant, msg: Message, sent: &mut Vec<Taken>) {
+        if let Some(id) = msg.state() {
+            for bin in [&mut self.older, &mut self.newer] {
+                if let Some(old) = bin.get(id) {
+                    if old.kind() == msg.kind() {
+                        bin.put(now, msg);
+                        return;
+                    }
+                    bin.remove(id);
+                    break;
+                }
+            }
+        }
+        let fits = |bin: &Pending| bin.is_empty() || bin.bytes_with(&msg) <= self.limit;
+        if fits(&self.older) {
+            self.older.put(now, msg);
+        } else if fits(&self.newer) {
+            self.newer.put(now, msg);
+        } else {
+            sent.push(self.older.take());
+            std::mem::swap(&mut self.older, &mut self.newer);
+            self.newer.put(now, msg);
+        }
+    }
+
+    /// Everything waiting, as up to two frames (older first).
+    pub(crate) fn take_all(&mut self, sent: &mut Vec<Taken>) {
+        for bin in [&mut self.older, &mut self.newer] {
+            if !bin.is_empty() {
+                sent.push(bin.take());
+            }
+        }
+    }
+}
