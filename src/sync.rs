@@ -1,6 +1,10 @@
 //! The sync core's settings from `config.xml`: pfsync on or off (`<hasync>`), the frame key
 //! and the state format (`<rampart>`).
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 use rampart_control::config::{Config, PfsyncVersion};
 use rampart_sync::auth::{KeyTooShort, SyncKey};
 use rampart_sync::frames::StateFormat;
@@ -8,11 +12,16 @@ use rampart_sync::lcore::SyncSettings;
 
 use crate::setup::sync_interface;
 
-/// What the sync core runs with, or `None` when `<hasync><pfsyncenabled>` is off.
+/// What the sync core runs with, or `None` when `<hasync><pfsyncenabled>` is off; setting
+/// `list_request` makes it write every state to `list_path`.
 ///
 /// # Errors
 /// [`KeyTooShort`] for a `<rampart><synckey>` too short to use (validation refuses it first).
-pub fn settings(config: &Config) -> Result<Option<SyncSettings>, KeyTooShort> {
+pub fn settings(
+    config: &Config,
+    list_request: Arc<AtomicBool>,
+    list_path: PathBuf,
+) -> Result<Option<SyncSettings>, KeyTooShort> {
     if sync_interface(config).is_none() {
         return Ok(None);
     }
@@ -28,5 +37,11 @@ pub fn settings(config: &Config) -> Result<Option<SyncSettings>, KeyTooShort> {
     let epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
-    Ok(Some(SyncSettings { key, format, epoch }))
+    Ok(Some(SyncSettings {
+        key,
+        format,
+        epoch,
+        list_request,
+        list_path,
+    }))
 }

@@ -46,6 +46,10 @@ pub enum ToSync {
     Bulk(StateSnapshot),
     /// This worker's bulk walk is complete.
     BulkDone,
+    /// One state of a listing (every state, no-sync ones included: for the operator).
+    Listed(StateSnapshot),
+    /// This worker's listing is complete.
+    ListDone,
 }
 
 /// The state fields of a compressed update (UPD_C): no keys, so the state must be known.
@@ -96,6 +100,8 @@ pub enum ToWorker {
     },
     /// Walk the whole shard into [`ToSync::Bulk`] messages, then [`ToSync::BulkDone`].
     Bulk,
+    /// Walk the whole shard into [`ToSync::Listed`] messages, then [`ToSync::ListDone`].
+    List,
 }
 
 /// Slots of each ring by default: 10 ms of events at about 800 k new connections a
@@ -149,6 +155,8 @@ pub struct WorkerLink {
     from_sync: Arc<ArrayQueue<ToWorker>>,
     /// Next slot of a bulk walk in progress.
     bulk: Option<usize>,
+    /// Next slot of a listing in progress.
+    list: Option<usize>,
     /// CLR jobs in progress: creator and next slot.
     clears: Vec<(u32, usize)>,
     counters: LinkCounters,
@@ -178,6 +186,7 @@ pub fn links(workers: usize, slots: usize) -> (Vec<WorkerLink>, CoreLink) {
             to_sync,
             from_sync,
             bulk: None,
+            list: None,
             clears: Vec::new(),
             counters: LinkCounters::default(),
         });
@@ -203,6 +212,7 @@ impl WorkerLink {
             match msg {
                 ToWorker::Clear { creatorid } => self.clears.push((creatorid, 0)),
                 ToWorker::Bulk => self.bulk = Some(0),
+                ToWorker::List => self.list = Some(0),
                 other => {
                     let (to_sync, counters) = (&self.to_sync, &mut self.counters);
                     fw.apply_sync(now, other, |reply| {
@@ -225,43 +235,19 @@ impl WorkerLink {
             }
         });
         self.walk_bulk(fw);
+        self.walk_list(fw);
     }
 
     /// One step of a bulk walk: as many states as the ring has room for, up to a chunk.
     fn walk_bulk(&mut self, fw: &Firewall) {
-        let Some(from) = self.bulk else {
-            return;
-        };
-        let room = self.to_sync.capacity() - self.to_sync.len();
-        if room < 2 {
-            return;
-        }
-        let max = (room - 1).min(BULK_CHUNK);
-        let table = fw.table();
-        let (to_sync, counters) = (&self.to_sync, &mut self.counters);
-        let next = table.for_each_from(from, max, |handle, _| {
-            if let Some(snap) = table
-                .snapshot(handle)
-                .filter(|s| s.state_flags & flags::NO_SYNC == 0)
-            {
-                // Room was reserved above and only this worker pushes.
-                if to_sync.push(ToSync::Bulk(snap)).is_ok() {
-                    counters.bulk_sent += 1;
-                }
-            }
-        });
-        match next {
-            Some(n) => self.bulk = Some(n),
-            None => {
-                if to_sync.push(ToSync::BulkDone).is_ok() {
-                    self.bulk = None;
-                    counters.bulks_done += 1;
-                } else {
-                    // Try again next call; the walk itself is finished.
-                    self.bulk = Some(usize::MAX);
-                }
-            }
-        }
+        let done = walk(&self.to_sync, &mut self.bulk, fw, Walk::Bulk);
+        self.counters.bulk_sent += done.sent;
+        self.counters.bulks_done += u64::from(done.finished);
+    }
+
+    /// One step of a listing.
+    fn walk_list(&mut self, fw: &Firewall) {
+        walk(&self.to_sync, &mut self.list, fw, Walk::List);
     }
 
     /// Whether a bulk walk is in progress.
@@ -273,6 +259,73 @@ impl WorkerLink {
     pub fn counters(&self) -> &LinkCounters {
         &self.counters
     }
+}
+
+/// What a walk sends: bulk updates skip no-sync states, listings show everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    Bulk,
+    List,
+}
+
+/// What one walk step did.
+struct Walked {
+    sent: u64,
+    finished: bool,
+}
+
+/// Advances the walk at `cursor` by as many states as the ring has room for (up to a chunk);
+/// the cursor becomes `None` once the end marker is sent.
+fn walk(
+    to_sync: &ArrayQueue<ToSync>,
+    cursor: &mut Option<usize>,
+    fw: &Firewall,
+    kind: Walk,
+) -> Walked {
+    let mut done = Walked {
+        sent: 0,
+        finished: false,
+    };
+    let Some(from) = *cursor else {
+        return done;
+    };
+    let room = to_sync.capacity() - to_sync.len();
+    if room < 2 {
+        return done;
+    }
+    let max = (room - 1).min(BULK_CHUNK);
+    let table = fw.table();
+    let next = table.for_each_from(from, max, |handle, _| {
+        let Some(snap) = table.snapshot(handle) else {
+            return;
+        };
+        let msg = match kind {
+            Walk::Bulk if snap.state_flags & flags::NO_SYNC != 0 => return,
+            Walk::Bulk => ToSync::Bulk(snap),
+            Walk::List => ToSync::Listed(snap),
+        };
+        // Room was reserved above and only this worker pushes.
+        if to_sync.push(msg).is_ok() {
+            done.sent += 1;
+        }
+    });
+    match next {
+        Some(n) => *cursor = Some(n),
+        None => {
+            let end = match kind {
+                Walk::Bulk => ToSync::BulkDone,
+                Walk::List => ToSync::ListDone,
+            };
+            if to_sync.push(end).is_ok() {
+                *cursor = None;
+                done.finished = true;
+            } else {
+                // The walk itself is finished; send the end marker next time.
+                *cursor = Some(usize::MAX);
+            }
+        }
+    }
+    done
 }
 
 impl CoreLink {

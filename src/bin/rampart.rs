@@ -99,8 +99,17 @@ fn run(args: &Args) -> anyhow::Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
         .context("installing signal handlers")?;
     tracing::info!(version = rampart::VERSION, config = %args.config.display(), "starting");
+    // SIGUSR2 writes every state to <config>.states (through the sync core).
+    let list_states = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR2, list_states.clone())
+        .context("installing signal handlers")?;
     let mut node = Node::start(&spec).context("starting the dataplane")?;
-    let sync_status = start_sync(&config, &mut node)?;
+    let sync_status = start_sync(
+        &config,
+        &mut node,
+        list_states,
+        args.config.with_extension("states"),
+    )?;
     let links = Arc::new(ArcSwap::from_pointee(link_states(&node)));
     let carp = start_carp(
         &config,
@@ -220,8 +229,10 @@ fn start_carp(
 fn start_sync(
     config: &rampart_control::config::Config,
     node: &mut Node,
+    list_request: Arc<AtomicBool>,
+    list_path: PathBuf,
 ) -> anyhow::Result<Option<Arc<ArcSwap<SyncStatus>>>> {
-    let Some(settings) = rampart::sync::settings(config)? else {
+    let Some(settings) = rampart::sync::settings(config, list_request, list_path)? else {
         return Ok(None);
     };
     let status = Arc::new(ArcSwap::from_pointee(SyncStatus::failed(

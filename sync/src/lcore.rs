@@ -41,6 +41,10 @@ pub struct SyncSettings {
     pub format: StateFormat,
     /// Unix seconds at start: the high half of the authentication counter.
     pub epoch: u32,
+    /// Set by the operator (SIGUSR2): write every state to `list_path`.
+    pub list_request: Arc<AtomicBool>,
+    /// Where the state listing goes.
+    pub list_path: std::path::PathBuf,
 }
 
 /// Runs the sync core until `stop` is set, publishing its status in `status`.
@@ -180,6 +184,22 @@ pub fn run(
         }
         flush(&mut ends, &mut out, &mut st);
 
+        if settings.list_request.swap(false, Ordering::Relaxed) {
+            engine.request_listing();
+        }
+        if let Some(mut states) = engine.take_listing() {
+            let text = crate::listing::format(&mut states);
+            match crate::listing::write_atomically(&settings.list_path, &text) {
+                Ok(()) => tracing::info!(
+                    states = states.len(),
+                    path = %settings.list_path.display(),
+                    "states written"
+                ),
+                Err(err) => {
+                    tracing::error!(%err, path = %settings.list_path.display(), "writing the states failed")
+                }
+            }
+        }
         if now.since(last_publish) >= PUBLISH {
             if let Some(policies) = &ends.policies {
                 let current = policies.load();

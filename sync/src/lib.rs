@@ -9,6 +9,7 @@ pub mod auth;
 pub mod engine;
 pub mod frames;
 pub mod lcore;
+pub mod listing;
 pub mod status;
 pub mod transport;
 pub mod wire;

@@ -89,6 +89,45 @@ fn counters_until(
     (ok, last)
 }
 
+/// Every state of `node`, one line each (SIGUSR2 makes the daemon write them next to its
+/// config).
+fn states(node: &mut RunningNode) -> String {
+    let path = node.config.with_extension("states");
+    let _ = std::fs::remove_file(&path);
+    node.process.signal(Signal::SIGUSR2).unwrap();
+    let mut text = String::new();
+    assert!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
+            text = std::fs::read_to_string(&path).unwrap_or_default();
+            !text.is_empty()
+        }),
+        "no state listing at {}",
+        path.display()
+    );
+    text
+}
+
+/// Both nodes list the same states (ids, keys, TCP peers, timeout class), allowing a few
+/// seconds for updates in flight.
+fn assert_same_states(fw1: &mut RunningNode, fw2: &mut RunningNode, count: u64) {
+    let mut diff = String::new();
+    for _ in 0..10 {
+        let (s1, s2) = (states(fw1), states(fw2));
+        assert_eq!(s1.lines().count() as u64, count, "{s1}");
+        if s1 == s2 {
+            return;
+        }
+        diff = s1
+            .lines()
+            .zip(s2.lines())
+            .find(|(a, b)| a != b)
+            .map(|(a, b)| format!("fw1: {a}\nfw2: {b}"))
+            .unwrap_or_default();
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("the nodes' states differ:\n{diff}");
+}
+
 fn server(lab: &Lab) -> LabProcess {
     let addr = lab.addressing().server.to_string();
     let p = lab
@@ -166,6 +205,8 @@ fn states_reach_the_backup_leave_with_their_connections_and_return_by_bulk() {
     eprintln!("fw2 held all {STATES} states {took:?} after the client opened them");
     // One flush interval (1 s), plus the counters' publication (250 ms) and polling.
     assert!(took < Duration::from_millis(2500), "took {took:?}");
+    // Same ids, keys and TCP peers on both nodes, once the last updates are through.
+    assert_same_states(&mut fw1, &mut fw2, STATES);
 
     // fw2 restarts: it asks for a bulk update and gets every live state back.
     fw2.stop().unwrap();

@@ -106,7 +106,7 @@ impl Firewall {
                 }
             }
             // Spread over several calls by the link; nothing to do here.
-            ToWorker::Clear { .. } | ToWorker::Bulk => {}
+            ToWorker::Clear { .. } | ToWorker::Bulk | ToWorker::List => {}
         }
     }
 
@@ -384,6 +384,21 @@ mod tests {
         core.drain(16, |_, m| got.push(m));
         assert!(matches!(got.as_slice(), [ToSync::Bulk(s), ToSync::BulkDone] if s.id == own.id));
         assert!(!link.bulk_in_progress());
+
+        // A listing shows every state, no-sync ones too.
+        let h = b.table().by_id(2, own.id).unwrap();
+        if let Some(st) = b.table_mut().get_mut(h) {
+            st.state_flags |= flags::NO_SYNC;
+        }
+        core.send(0, ToWorker::Bulk).unwrap();
+        core.send(0, ToWorker::List).unwrap();
+        link.service(Instant::ZERO, &mut b);
+        let mut got = Vec::new();
+        core.drain(16, |_, m| got.push(m));
+        assert!(
+            matches!(got.as_slice(), [ToSync::BulkDone, ToSync::Listed(s), ToSync::ListDone] if s.id == own.id),
+            "{got:?}"
+        );
     }
 
     #[test]

@@ -167,7 +167,15 @@ pub struct Engine {
     owners: HashMap<StateId, u16>,
     requester: Requester,
     responding: Option<Responding>,
+    listing: Option<Listing>,
     stats: EngineStats,
+}
+
+/// A listing of every worker's states being collected.
+#[derive(Debug, Default)]
+struct Listing {
+    states: Vec<StateSnapshot>,
+    workers_done: usize,
 }
 
 impl Engine {
@@ -200,6 +208,7 @@ impl Engine {
             owners: HashMap::new(),
             requester: Requester::new(config.bulk_retry, config.bulk_tries),
             responding: None,
+            listing: None,
             stats: EngineStats::default(),
         })
     }
@@ -256,6 +265,16 @@ impl Engine {
                 }
             }
             ToSync::BulkDone => self.worker_bulk_done(now),
+            ToSync::Listed(s) => {
+                if let Some(l) = self.listing.as_mut() {
+                    l.states.push(s);
+                }
+            }
+            ToSync::ListDone => {
+                if let Some(l) = self.listing.as_mut() {
+                    l.workers_done += 1;
+                }
+            }
         }
     }
 
@@ -477,6 +496,29 @@ impl Engine {
     /// Commands waiting for `worker` (the caller pops those its ring accepts).
     pub fn commands_for(&mut self, worker: usize) -> Option<&mut VecDeque<ToWorker>> {
         self.commands.get_mut(worker)
+    }
+
+    /// Asks every worker for all its states (for the operator); [`take_listing`] has them
+    /// once every worker answered. A listing already under way is started again.
+    ///
+    /// [`take_listing`]: Self::take_listing
+    pub fn request_listing(&mut self) {
+        self.listing = Some(Listing::default());
+        for worker in 0..self.config.workers {
+            self.command(worker, ToWorker::List);
+        }
+    }
+
+    /// Every state of every worker, once the listing is complete.
+    pub fn take_listing(&mut self) -> Option<Vec<StateSnapshot>> {
+        if self
+            .listing
+            .as_ref()
+            .is_some_and(|l| l.workers_done >= self.config.workers)
+        {
+            return self.listing.take().map(|l| l.states);
+        }
+        None
     }
 
     /// Whether a bulk update of our own is pending (keep CARP demoted).
