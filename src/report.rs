@@ -49,6 +49,18 @@ pub fn format_report(report: &NodeReport) -> String {
     );
     let _ = writeln!(
         out,
+        "deferred {}  deferred_acked {}  deferred_timeout {}  deferred_overflow {}  \
+         carp_punted {}  carp_punt_dropped {}  control_sent {}",
+        c.deferred,
+        c.deferred_acked,
+        c.deferred_timeout,
+        c.deferred_overflow,
+        c.carp_punted,
+        c.carp_punt_dropped,
+        c.control_sent
+    );
+    let _ = writeln!(
+        out,
         "icmp_errors_sent {}  icmp_errors_suppressed {}  generate_failed {}  polls busy {} idle {}",
         c.icmp_errors_sent, c.icmp_errors_suppressed, c.generate_failed, c.busy_polls, c.idle_polls
     );

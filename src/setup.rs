@@ -251,6 +251,7 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
         creatorid: creatorid(config).unwrap_or_else(random_creatorid),
         id_seed: id_seed(),
         timeouts: state_timeouts(config),
+        defer: settings.pfsync_defer,
     };
 
     if let (None, Some(key)) = (&sync, sync_key) {

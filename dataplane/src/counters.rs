@@ -263,6 +263,14 @@ pub struct WorkerCounters {
     pub carp_punt_dropped: u64,
     /// Frames from the control thread (adverts, gratuitous ARP) sent by this worker.
     pub control_sent: u64,
+    /// Packets held for pfsync deferral.
+    pub deferred: u64,
+    /// Held packets released by the peer's INS_ACK.
+    pub deferred_acked: u64,
+    /// Held packets released when their wait ran out (no INS_ACK in time).
+    pub deferred_timeout: u64,
+    /// Held packets released early because too many waited.
+    pub deferred_overflow: u64,
     /// Drops, indexed by `DropReason as usize`.
     pub drops: [u64; DropReason::COUNT],
     /// Packets handed to the worker that owns their flow.
@@ -375,6 +383,10 @@ impl WorkerCounters {
             carp_punted: 0,
             carp_punt_dropped: 0,
             control_sent: 0,
+            deferred: 0,
+            deferred_acked: 0,
+            deferred_timeout: 0,
+            deferred_overflow: 0,
             handoff_out: 0,
             handoff_in: 0,
             arp_copies: 0,
@@ -427,6 +439,10 @@ impl WorkerCounters {
         self.carp_punted += other.carp_punted;
         self.carp_punt_dropped += other.carp_punt_dropped;
         self.control_sent += other.control_sent;
+        self.deferred += other.deferred;
+        self.deferred_acked += other.deferred_acked;
+        self.deferred_timeout += other.deferred_timeout;
+        self.deferred_overflow += other.deferred_overflow;
         self.handoff_out += other.handoff_out;
         self.handoff_in += other.handoff_in;
         self.arp_copies += other.arp_copies;

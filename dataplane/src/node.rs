@@ -145,6 +145,8 @@ pub struct FirewallSpec {
     pub id_seed: u64,
     /// Timeouts.
     pub timeouts: Timeouts,
+    /// pfsync deferral (only with a sync port).
+    pub defer: bool,
 }
 
 /// Why the node did not start.
@@ -418,6 +420,7 @@ impl Node {
                 })?;
                 let mut firewall = Firewall::new(worker_index, &settings, fw.ruleset.clone());
                 firewall.set_nat(fw.nat.clone());
+                firewall.set_defer(fw.defer && spec.sync.is_some());
                 forwarder.set_firewall(firewall);
             }
             let handoff = std::mem::take(handoffs.get_mut(index).ok_or_else(|| {

@@ -102,6 +102,13 @@ pub enum ToWorker {
     Bulk,
     /// Walk the whole shard into [`ToSync::Listed`] messages, then [`ToSync::ListDone`].
     List,
+    /// The peer acknowledged this state's insert: release its deferred packet.
+    InsAck {
+        /// Creator of the state.
+        creatorid: u32,
+        /// Its id.
+        id: u64,
+    },
 }
 
 /// Slots of each ring by default: 10 ms of events at about 800 k new connections a
@@ -159,6 +166,8 @@ pub struct WorkerLink {
     list: Option<usize>,
     /// CLR jobs in progress: creator and next slot.
     clears: Vec<(u32, usize)>,
+    /// INS_ACKs received, for the worker to release the packets it deferred.
+    acked: Vec<(u32, u64)>,
     counters: LinkCounters,
 }
 
@@ -188,6 +197,7 @@ pub fn links(workers: usize, slots: usize) -> (Vec<WorkerLink>, CoreLink) {
             bulk: None,
             list: None,
             clears: Vec::new(),
+            acked: Vec::new(),
             counters: LinkCounters::default(),
         });
     }
@@ -213,6 +223,7 @@ impl WorkerLink {
                 ToWorker::Clear { creatorid } => self.clears.push((creatorid, 0)),
                 ToWorker::Bulk => self.bulk = Some(0),
                 ToWorker::List => self.list = Some(0),
+                ToWorker::InsAck { creatorid, id } => self.acked.push((creatorid, id)),
                 other => {
                     let (to_sync, counters) = (&self.to_sync, &mut self.counters);
                     fw.apply_sync(now, other, |reply| {
@@ -248,6 +259,11 @@ impl WorkerLink {
     /// One step of a listing.
     fn walk_list(&mut self, fw: &Firewall) {
         walk(&self.to_sync, &mut self.list, fw, Walk::List);
+    }
+
+    /// The INS_ACKs received since the last call (the worker releases their packets).
+    pub fn take_acked(&mut self) -> std::vec::Drain<'_, (u32, u64)> {
+        self.acked.drain(..)
     }
 
     /// Whether a bulk walk is in progress.

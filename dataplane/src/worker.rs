@@ -253,7 +253,12 @@ impl Worker {
             }
             if let (Some(link), Some(fw)) = (self.sync.as_mut(), self.forwarder.firewall_mut()) {
                 link.service(now, fw);
+                for (creatorid, id) in link.take_acked() {
+                    self.forwarder
+                        .release_deferred(now, creatorid, id, &mut out);
+                }
             }
+            self.forwarder.expire_deferred(now, &mut out);
             if now.since(last_publish) >= PUBLISH {
                 self.publish();
                 last_publish = now;

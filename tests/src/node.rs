@@ -157,6 +157,8 @@ pub struct HaNode {
     pub virtualip: String,
     /// Whether pfsync runs (`<hasync><pfsyncenabled>`).
     pub pfsync: bool,
+    /// Extra `<rampart>` children (e.g. `<pfsyncdefer/>`).
+    pub rampart_extra: String,
 }
 
 impl HaNode {
@@ -171,6 +173,7 @@ impl HaNode {
             peer: None,
             virtualip: String::new(),
             pfsync: true,
+            rampart_extra: String::new(),
         }
     }
 
@@ -222,6 +225,7 @@ impl HaNode {
 		<workers>{workers}</workers>
 		<polling>adaptive</polling>
 		{key}
+		{rampart_extra}
 		<port><if>lan0</if><devargs>net_af_packet0,iface={lan_if},qpairs={workers}</devargs></port>
 		<port><if>wan0</if><devargs>net_af_packet1,iface={wan_if},qpairs={workers}</devargs></port>
 		<port><if>sync0</if><devargs>net_af_packet2,iface={sync_if}</devargs></port>
@@ -235,6 +239,7 @@ impl HaNode {
             len = a.prefix_len,
             filter = self.filter,
             virtualip = self.virtualip,
+            rampart_extra = self.rampart_extra,
             pfsync_enabled = if self.pfsync {
                 "<pfsyncenabled>on</pfsyncenabled>"
             } else {

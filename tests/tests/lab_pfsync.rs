@@ -313,3 +313,44 @@ fn forged_and_unauthenticated_frames_are_refused_and_counted() {
     );
     lab.teardown().unwrap();
 }
+
+#[test]
+fn deferral_holds_first_packets_until_the_peer_acknowledges() {
+    let binary = rampart_binary().unwrap();
+    let lab = Lab::ha_pair().unwrap();
+    let deferring = |fw| HaNode {
+        rampart_extra: "<pfsyncdefer/>".into(),
+        ..HaNode::new(fw)
+    };
+    let mut fw1 = node(&lab, &binary, &deferring(Host::Fw1));
+    let mut fw2 = node(&lab, &binary, &deferring(Host::Fw2));
+    let _server = server(&lab);
+    let _client = clients(&lab, 20);
+    let (ok, report) = counters_until(&mut fw2, Duration::from_secs(10), |r| {
+        counter(r, "states_imported") >= 40
+    });
+    assert!(ok, "{report}");
+    let report = fw1.counters().unwrap();
+    let (held, acked, timed_out) = (
+        counter(&report, "deferred"),
+        counter(&report, "deferred_acked"),
+        counter(&report, "deferred_timeout"),
+    );
+    // Each connection's SYN waited for fw2's INS_ACK (the handshake's other packets match
+    // states and are never held).
+    assert!(held >= 20, "{report}");
+    assert_eq!(
+        acked + timed_out + counter(&report, "deferred_overflow"),
+        held,
+        "{report}"
+    );
+    assert!(
+        acked >= held / 2,
+        "most acknowledgements arrive within 20 ms: {report}"
+    );
+    assert!(counter(&report, "ins_ack") >= 40 || acked > 0, "{report}");
+    eprintln!("deferred {held}: {acked} released by INS_ACK, {timed_out} after 20 ms");
+    fw2.stop().unwrap();
+    fw1.stop().unwrap();
+    lab.teardown().unwrap();
+}

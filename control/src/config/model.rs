@@ -448,6 +448,9 @@ pub struct NodeSettings {
     pub sync_key: Option<String>,
     /// `<pfsyncversion>`: full-state format sent (1400 by default; 1301 for FreeBSD 13 peers).
     pub pfsync_version: PfsyncVersion,
+    /// `<pfsyncdefer>` flag: hold a new state's first packet until the peer acknowledges
+    /// the state (or 20 ms), as `ifconfig pfsync0 defer`.
+    pub pfsync_defer: bool,
 }
 
 /// The pfsync full-state format a node sends (it accepts both).

@@ -1215,6 +1215,7 @@ fn rampart(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Option<No
         "cores",
         "synckey",
         "pfsyncversion",
+        "pfsyncdefer",
     ];
     const PORT_KNOWN: &[&str] = &["if", "devargs", "cpu"];
     let section = root.child("rampart")?;
@@ -1340,6 +1341,7 @@ fn rampart(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Option<No
         cores,
         sync_key,
         pfsync_version,
+        pfsync_defer: section.has_child("pfsyncdefer"),
     })
 }
 

@@ -202,6 +202,8 @@ pub enum Outcome {
         /// The state it matched or created (none for `no state` rules and ICMP errors
         /// without one).
         state: Option<StateHandle>,
+        /// Whether this packet created that state (pfsync deferral holds such packets).
+        created: bool,
     },
     /// Drop it, counted under `reason`; with `reject`, answer the sender (TCP RST, ICMP
     /// unreachable).
@@ -232,6 +234,8 @@ pub struct Firewall {
     /// Whether a sync core takes the state events ([`Firewall::attach_sync`]).
     sync_attached: bool,
     sync_stats: SyncApplyStats,
+    /// pfsync deferral: new states ask the peer for an INS_ACK.
+    defer: bool,
     nat: Arc<Nat>,
     ports: PortPicker,
     worker: usize,
@@ -256,6 +260,7 @@ impl Firewall {
             events_drained: 0,
             sync_attached: false,
             sync_stats: SyncApplyStats::default(),
+            defer: false,
             nat: Arc::new(Nat::default()),
             ports: PortPicker::default(),
             worker: usize::from(worker_index),
@@ -363,6 +368,7 @@ impl Firewall {
             return Outcome::Pass {
                 translate,
                 state: Some(m.handle),
+                created: false,
             };
         }
         self.evaluate(now, port, dir, pkt, counters)
@@ -446,6 +452,7 @@ impl Firewall {
         let stateless = Outcome::Pass {
             translate: None,
             state: None,
+            created: false,
         };
         let Classified::Flow(key) = pkt.class else {
             return stateless;
@@ -469,6 +476,10 @@ impl Firewall {
         new.state_flags = state_flags;
         new.len = pkt.len;
         new.tcp = pkt.tcp;
+        if self.defer {
+            // pfsync deferral: the peer acknowledges this state's insert (pf's PFSTATE_ACK).
+            new.state_flags |= flags::ACK;
+        }
         match self.table.insert(now, new) {
             Ok(handle) => {
                 if let Some(c) = rule.and_then(|i| counters.rules.get_mut(i)) {
@@ -477,6 +488,7 @@ impl Firewall {
                 Outcome::Pass {
                     translate: translation,
                     state: Some(handle),
+                    created: true,
                 }
             }
             Err(e) => Outcome::drop(StateDrop::from(e)),

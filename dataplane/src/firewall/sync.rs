@@ -106,7 +106,7 @@ impl Firewall {
                 }
             }
             // Spread over several calls by the link; nothing to do here.
-            ToWorker::Clear { .. } | ToWorker::Bulk | ToWorker::List => {}
+            ToWorker::Clear { .. } | ToWorker::Bulk | ToWorker::List | ToWorker::InsAck { .. } => {}
         }
     }
 
@@ -139,6 +139,17 @@ impl Firewall {
     /// What this worker did with the peer's messages.
     pub fn sync_stats(&self) -> &SyncApplyStats {
         &self.sync_stats
+    }
+
+    /// pfsync deferral on or off: with it, new states carry pf's ACK flag so that the peer
+    /// acknowledges their insert, and the forwarder holds their first packet until then.
+    pub fn set_defer(&mut self, on: bool) {
+        self.defer = on;
+    }
+
+    /// Whether new states are deferred.
+    pub fn defers(&self) -> bool {
+        self.defer
     }
 
     /// A sync core takes the state events from now on: [`maintain`](Self::maintain) leaves

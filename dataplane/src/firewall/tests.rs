@@ -454,7 +454,8 @@ fn test_ipv6_states_and_rules_work_as_for_ipv4() {
             o,
             Outcome::Pass {
                 translate: None,
-                state: Some(_)
+                state: Some(_),
+                ..
             }
         )
     };
@@ -620,4 +621,60 @@ fn test_port_forward_reaches_the_internal_host() {
     let out = run(&mut f, Instant::ZERO, LAN, answer);
     assert_eq!(tcp_of(&out.tx[WAN][0]), (WAN_IP, 8080, SERVER, 5555));
     assert_eq!(f.counters().total_drops(), 0, "{:?}", f.counters());
+}
+
+#[test]
+fn test_deferral_holds_the_first_packet_until_the_ack_or_20_ms() {
+    let mut f = forwarder(vec![allow_http()]);
+    f.firewall_mut().unwrap().set_defer(true);
+    let syn = from_client(seg(40000, 80, 1000, 0, SYN, 0));
+    let out = run(&mut f, Instant::ZERO, LAN, syn);
+    assert!(out.tx[WAN].is_empty(), "the SYN waits for the peer");
+    assert_eq!((f.counters().deferred, f.deferred_held()), (1, 1));
+    // Both new states ask the peer for an acknowledgement.
+    let events: Vec<_> = f
+        .firewall_mut()
+        .unwrap()
+        .table_mut()
+        .events()
+        .drain()
+        .collect();
+    let inserts: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            crate::state::StateEvent::Insert(s) => Some(*s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(inserts.len(), 2);
+    assert!(
+        inserts
+            .iter()
+            .all(|s| s.state_flags & crate::state::flags::ACK != 0)
+    );
+    // An ack for another state releases nothing; the right one releases the SYN.
+    let mut out = Output::new(2, 32);
+    f.release_deferred(Instant::from_millis(1), 7, 12345, &mut out);
+    assert!(out.tx[WAN].is_empty());
+    for s in &inserts {
+        f.release_deferred(Instant::from_millis(1), s.creatorid, s.id, &mut out);
+    }
+    assert_eq!(out.tx[WAN].len(), 1, "released by the INS_ACK");
+    assert_eq!(f.counters().deferred_acked, 1);
+
+    // A second connection whose ack never comes leaves after 20 ms.
+    let syn = from_client(seg(40001, 80, 1000, 0, SYN, 0));
+    assert!(run(&mut f, Instant::from_millis(2), LAN, syn).tx[WAN].is_empty());
+    let mut out = Output::new(2, 32);
+    f.expire_deferred(Instant::from_millis(21), &mut out);
+    assert!(out.tx[WAN].is_empty(), "not yet");
+    f.expire_deferred(Instant::from_millis(22), &mut out);
+    assert_eq!(out.tx[WAN].len(), 1);
+    assert_eq!(f.counters().deferred_timeout, 1);
+    // Packets of an existing state are never held.
+    let ack = from_client(seg(40000, 80, 1001, 5001, ACK, 0));
+    assert_eq!(
+        run(&mut f, Instant::from_millis(30), LAN, ack).tx[WAN].len(),
+        1
+    );
 }

@@ -35,9 +35,13 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
             Some((fp, m)) => (fp, Some(m)),
             None => (read(pkt)?, None),
         };
-        let (packet, state) =
+        let (packet, state, created) =
             self.filter_pass(now, rx_port, rx_port, PfDirection::In, fp, pkt, hint)?;
-        Ok(Some(Filtered { packet, state }))
+        Ok(Some(Filtered {
+            packet,
+            state,
+            created,
+        }))
     }
 
     /// The outbound lookup of a packet that matched `inbound` on the way in, if the state
@@ -57,7 +61,8 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
     }
 
     /// The outbound pass on `egress` for a packet that passed inbound as `inbound`; links the
-    /// two states of the connection when both exist.
+    /// two states of the connection when both exist. Returns the state this packet created
+    /// (on either pass), if any.
     pub(super) fn filter_out(
         &mut self,
         now: Instant,
@@ -66,9 +71,9 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         inbound: &Filtered,
         pkt: &mut P,
         hint: Option<Option<Match>>,
-    ) -> Result<(), DropReason> {
+    ) -> Result<Option<StateHandle>, DropReason> {
         let hint = hint.or_else(|| self.twin_hint(inbound).map(Some));
-        let (_, state) = self.filter_pass(
+        let (_, state, created) = self.filter_pass(
             now,
             rx_port,
             egress,
@@ -83,7 +88,11 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
                 table.link_twins(a, b);
             }
         }
-        Ok(())
+        Ok(match (inbound.created, created) {
+            (true, _) => inbound.state,
+            (false, true) => state,
+            (false, false) => None,
+        })
     }
 
     #[allow(clippy::too_many_arguments)] // one pass's whole context; called from two places
@@ -96,21 +105,23 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         fp: FilterPacket,
         pkt: &mut P,
         hint: Option<Option<Match>>,
-    ) -> Result<(FilterPacket, Option<StateHandle>), DropReason> {
+    ) -> Result<(FilterPacket, Option<StateHandle>, bool), DropReason> {
         let Some(fw) = self.firewall.as_mut() else {
-            return Ok((fp, None));
+            return Ok((fp, None, false));
         };
         match fw.filter(now, port, dir, &fp, hint, &mut self.counters.firewall) {
             Outcome::Pass {
                 translate: None,
                 state,
-            } => Ok((fp, state)),
+                created,
+            } => Ok((fp, state, created)),
             Outcome::Pass {
                 translate: Some(to),
                 state,
+                created,
             } => {
                 translate(pkt, &fp, &to)?;
-                Ok((read(pkt)?, state))
+                Ok((read(pkt)?, state, created))
             }
             Outcome::Block { reason, reject } => {
                 if reject {
@@ -191,6 +202,8 @@ pub(super) struct Filtered {
     pub(super) packet: FilterPacket,
     /// The state it matched or created.
     pub(super) state: Option<StateHandle>,
+    /// Whether this packet created it.
+    pub(super) created: bool,
 }
 
 /// Reads the IPv4 or IPv6 packet in `pkt` for the filter.

@@ -14,6 +14,7 @@
 
 mod arp;
 mod burst;
+mod defer;
 mod filter;
 mod icmp;
 mod icmpv6;
@@ -125,6 +126,8 @@ pub struct Forwarder<P> {
     firewall: Option<Firewall>,
     /// CARP VIPs and which of them this node answers for.
     vips: Arc<VipTable>,
+    /// Packets held for pfsync deferral.
+    deferred: defer::Deferred<P>,
     /// Scratch space of [`Forwarder::process_burst`], kept to avoid allocating per burst.
     burst: burst::Scratch<P>,
 }
@@ -155,6 +158,7 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
             generated: Vec::with_capacity(GENERATED_PER_BURST),
             firewall: None,
             vips: Arc::new(VipTable::default()),
+            deferred: defer::Deferred::default(),
             burst: burst::Scratch::default(),
         }
     }
@@ -432,10 +436,12 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         hint: Option<Option<Match>>,
         out: &mut Output<P>,
     ) {
-        if let Some(fp) = &routed.filtered
-            && let Err(reason) = self.filter_out(now, rx_port, routed.port, fp, &mut pkt, hint)
-        {
-            return self.discard(pkt, reason, out);
+        let mut created = None;
+        if let Some(fp) = &routed.filtered {
+            match self.filter_out(now, rx_port, routed.port, fp, &mut pkt, hint) {
+                Ok(c) => created = c,
+                Err(reason) => return self.discard(pkt, reason, out),
+            }
         }
         // Rewrite what does not depend on the neighbour now, so a held packet only needs its
         // destination MAC when it is released.
@@ -444,7 +450,11 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
             Ipv4Packet::new_unchecked(ip_bytes).decrement_ttl();
         }
         EthernetFrame::new_unchecked(&mut *frame).set_src_addr(routed.mac);
-        self.send_to_neighbour(now, routed.port, routed.next_hop.into(), pkt, out);
+        let defers = self.firewall.as_ref().is_some_and(Firewall::defers);
+        match created.filter(|_| defers) {
+            Some(state) => self.defer(now, state, routed.port, routed.next_hop.into(), pkt, out),
+            None => self.send_to_neighbour(now, routed.port, routed.next_hop.into(), pkt, out),
+        }
     }
 
     /// Sends a forwarded packet (source MAC already set) to `next_hop` on `port`, or holds it

@@ -117,7 +117,7 @@ pub struct EngineStats {
     pub bad_creatorid: u64,
     /// Commands dropped because a worker's backlog was full.
     pub backlog_full: u64,
-    /// INS_ACKs received (deferral is not implemented: counted only).
+    /// INS_ACKs for states no worker holds.
     pub ins_acks_ignored: u64,
     /// Bulk requests answered.
     pub bulk_requests: u64,
@@ -225,6 +225,10 @@ impl Engine {
             ToSync::Event(StateEvent::Insert(s)) => {
                 self.owners.insert((s.creatorid, s.id), owner);
                 self.queue(now, Message::Insert(s));
+                // Deferral: a packet waits for this insert's acknowledgement; send it now.
+                if s.state_flags & flags::ACK != 0 {
+                    self.flush();
+                }
             }
             ToSync::Event(StateEvent::Update(s)) => {
                 self.owners.insert((s.creatorid, s.id), owner);
@@ -402,7 +406,10 @@ impl Engine {
                         self.stats.bus_end_ignored += 1;
                     }
                 }
-                Message::InsAck { .. } => self.stats.ins_acks_ignored += 1,
+                Message::InsAck { creatorid, id } => match self.owner((creatorid, id)) {
+                    Some(worker) => self.command(worker, ToWorker::InsAck { creatorid, id }),
+                    None => self.stats.ins_acks_ignored += 1,
+                },
             }
         }
     }
