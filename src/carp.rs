@@ -54,6 +54,8 @@ pub struct VhidSpec {
     pub password: String,
     /// The CARP VIP and the IP aliases stacked on it.
     pub addrs: Vec<Ipv4Addr>,
+    /// Unicast CARP: adverts go to this address instead of 224.0.0.18.
+    pub peer: Option<Ipv4Addr>,
 }
 
 /// A `<virtualip>` the node cannot run.
@@ -152,6 +154,7 @@ pub fn vhids(config: &Config, ports: &[(String, usize)]) -> Result<Vec<VhidSpec>
             advskew: vip.advskew_or_default(),
             password: vip.password.clone(),
             addrs,
+            peer: vip.peer,
         });
     }
     Ok(out)
@@ -279,6 +282,8 @@ pub fn run(rt: CarpRuntime) {
         config.advbase = spec.advbase;
         config.advskew = spec.advskew;
         config.local = vec![IpAddr::V4(spec.port_addr)];
+        // Unicast adverts may cross routers: FreeBSD skips the TTL check for them.
+        config.check_ttl = spec.peer.is_none();
         let seed = u64::from(std::process::id()) << 16 | i as u64;
         match Machine::new(config, seed) {
             Ok(mut m) => {
@@ -350,19 +355,19 @@ pub fn run(rt: CarpRuntime) {
                     Action::SendAdvert(out) => {
                         if out.family == rampart_control::carp::Family::V4 {
                             let frame = advert_frame(spec, &out.bytes);
-                            send(&rt.link, spec.port, frame, &mut status);
+                            send(&rt.link, spec.port, spec.peer, frame, &mut status);
                         }
                     }
                     Action::BecomeMaster => {
                         table = table.with_master(spec.vhid, true);
                         rt.link.publish_vips(table.clone());
                         for addr in &spec.addrs {
-                            send(&rt.link, spec.port, garp(spec, *addr), &mut status);
+                            send(&rt.link, spec.port, None, garp(spec, *addr), &mut status);
                         }
                     }
                     Action::Announce => {
                         for addr in &spec.addrs {
-                            send(&rt.link, spec.port, garp(spec, *addr), &mut status);
+                            send(&rt.link, spec.port, None, garp(spec, *addr), &mut status);
                         }
                     }
                     Action::StopAnswering => {
@@ -464,25 +469,40 @@ fn receive(
     }
 }
 
-fn send(link: &ControlLink, port: usize, bytes: Vec<u8>, status: &mut CarpStatus) {
-    if !link.send(PortFrame { port, bytes }) {
+/// Queues `bytes` for worker 0; with `next_hop`, the worker fills in its MAC (unicast CARP).
+fn send(
+    link: &ControlLink,
+    port: usize,
+    next_hop: Option<Ipv4Addr>,
+    bytes: Vec<u8>,
+    status: &mut CarpStatus,
+) {
+    if !link.send(PortFrame {
+        port,
+        bytes,
+        next_hop,
+    }) {
         status.send_failed += 1;
     }
 }
 
 /// An advert: from the virtual MAC (as the BSDs send it) and the port's address, to the group
-/// with TTL 255.
+/// (or the unicast peer, whose MAC the worker fills in) with TTL 255.
 fn advert_frame(spec: &VhidSpec, carp: &[u8]) -> Vec<u8> {
     let mut frame = vec![0u8; 14 + 20 + carp.len()];
     EthernetRepr {
         src_addr: virtual_mac(spec.vhid),
-        dst_addr: GROUP_MAC,
+        dst_addr: if spec.peer.is_some() {
+            MacAddr::ZERO
+        } else {
+            GROUP_MAC
+        },
         ethertype: EtherType::IPV4,
     }
     .emit(&mut EthernetFrame::new_unchecked(&mut frame[..]));
     Ipv4Repr {
         src_addr: spec.port_addr,
-        dst_addr: GROUP,
+        dst_addr: spec.peer.unwrap_or(GROUP),
         next_header: IpProtocol::CARP,
         payload_len: carp.len(),
         ttl: 255,

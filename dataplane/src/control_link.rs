@@ -23,6 +23,9 @@ pub struct PortFrame {
     pub port: usize,
     /// The whole Ethernet frame.
     pub bytes: Vec<u8>,
+    /// For a frame to send: the neighbour whose MAC the worker fills in (resolving it with
+    /// ARP if needed); `None` sends the frame as built.
+    pub next_hop: Option<std::net::Ipv4Addr>,
 }
 
 /// The shared ends; cloning shares them.
@@ -84,12 +87,14 @@ mod tests {
         for i in 0..CONTROL_SLOTS {
             assert!(link.punt(PortFrame {
                 port: i,
-                bytes: vec![]
+                bytes: vec![],
+                next_hop: None,
             }));
         }
         assert!(!link.punt(PortFrame {
             port: 0,
-            bytes: vec![]
+            bytes: vec![],
+            next_hop: None,
         }));
         assert_eq!(link.take_punted().map(|f| f.port), Some(0));
         let vip = crate::vip::Vip {

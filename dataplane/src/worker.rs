@@ -263,7 +263,7 @@ impl Worker {
                 self.publish();
                 last_publish = now;
             }
-            self.exchange_control(&mut out);
+            self.exchange_control(now, &mut out);
             self.flush(&mut out);
             let counters = self.forwarder.counters_mut();
             if received == 0 {
@@ -324,18 +324,22 @@ impl Worker {
     }
 
     /// CARP packets to control; on worker 0, control's frames to their ports.
-    fn exchange_control(&mut self, out: &mut Output<Mbuf>) {
+    fn exchange_control(&mut self, now: Instant, out: &mut Output<Mbuf>) {
         let counters = self.forwarder.counters_mut();
         for (port, mbuf) in out.punt.drain(..) {
             let frame = PortFrame {
                 port,
                 bytes: mbuf.data().to_vec(),
+                next_hop: None,
             };
             if !self.control.as_ref().is_some_and(|link| link.punt(frame)) {
                 counters.carp_punt_dropped += 1;
             }
         }
-        let Some(link) = self.control.as_ref().filter(|_| self.index == 0) else {
+        if self.index != 0 {
+            return;
+        }
+        let Some(link) = self.control.as_ref() else {
             return;
         };
         for _ in 0..CONTROL_BURST {
@@ -347,12 +351,20 @@ impl Worker {
                 room.copy_from_slice(&frame.bytes);
                 Some(mbuf)
             });
-            match (mbuf, out.tx.get_mut(frame.port)) {
-                (Some(mbuf), Some(tx)) => {
-                    tx.push(mbuf);
-                    counters.control_sent += 1;
+            match (mbuf, frame.next_hop) {
+                (Some(mbuf), Some(next_hop)) => {
+                    self.forwarder
+                        .send_from_control(now, frame.port, next_hop, mbuf, out);
+                    self.forwarder.counters_mut().control_sent += 1;
                 }
-                _ => counters.generate_failed += 1,
+                (Some(mbuf), None) => match out.tx.get_mut(frame.port) {
+                    Some(tx) => {
+                        tx.push(mbuf);
+                        self.forwarder.counters_mut().control_sent += 1;
+                    }
+                    None => self.forwarder.counters_mut().generate_failed += 1,
+                },
+                (None, _) => self.forwarder.counters_mut().generate_failed += 1,
             }
         }
     }

@@ -20,21 +20,50 @@ const VMAC: &str = "00:00:5e:00:01:07";
 /// ucarp's address on the LAN, in fw2's namespace (rampart runs in fw1's).
 const UCARP_ADDR: &str = "10.10.1.2";
 
-fn carp_node(advskew: u8) -> HaNode {
+fn carp_node(fw: Host, advskew: u8, peer: Option<&str>) -> HaNode {
+    let peer = peer.map_or(String::new(), |p| format!("<peer>{p}</peer>"));
     HaNode {
         pfsync: false,
         virtualip: format!(
             "<vip><mode>carp</mode><interface>lan</interface><vhid>{VHID}</vhid>\
              <advskew>{advskew}</advskew><advbase>1</advbase><password>{PASSWORD}</password>\
              <uniqid>6541a2b3c4d5e</uniqid><type>single</type><subnet_bits>24</subnet_bits>\
-             <subnet>{VIP}</subnet><descr>LAN VIP</descr></vip>"
+             <subnet>{VIP}</subnet><descr>LAN VIP</descr>{peer}</vip>"
         ),
-        ..HaNode::new(Host::Fw1)
+        ..HaNode::new(fw)
     }
 }
 
 fn start_rampart(lab: &Lab, binary: &Path, advskew: u8) -> RunningNode {
-    start_node(lab, Host::Fw1, binary, &carp_node(advskew).config(lab)).unwrap()
+    start_node(
+        lab,
+        Host::Fw1,
+        binary,
+        &carp_node(Host::Fw1, advskew, None).config(lab),
+    )
+    .unwrap()
+}
+
+/// tshark capturing CARP and ARP on the LAN bridge into `capture`.
+fn capture_lan(lab: &Lab, capture: &Path) -> LabProcess {
+    let p = lab
+        .spawn(
+            Host::Switch,
+            &[
+                "tshark",
+                "-q",
+                "-i",
+                Segment::Lan.name(),
+                "-f",
+                "ip proto 112 or arp",
+                "-w",
+                &capture.to_string_lossy(),
+            ],
+            &lab.log_path("tshark"),
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    p
 }
 
 /// ucarp in fw2's namespace on its LAN interface, with scripts that add and remove the VIP.
@@ -350,5 +379,93 @@ fn rampart_and_ucarp_elect_fail_over_and_preempt() {
         graceful.unwrap_or(f64::NAN) * 1000.0
     );
     assert!(median(takeovers) <= goal, "{report}");
+    lab.teardown().unwrap();
+}
+
+#[test]
+fn two_rampart_nodes_over_unicast_carp_fail_over_on_kill_and_on_bow_out() {
+    let binary = rampart_binary().unwrap();
+    let lab = Lab::ha_pair().unwrap();
+    let capture = lab.log_path("unicast").with_extension("pcap");
+    let _tshark = capture_lan(&lab, &capture);
+    let (ip1, ip2) = ("10.10.1.1", "10.10.1.2");
+    let node = |fw, skew, peer| carp_node(fw, skew, Some(peer)).config(&lab);
+    let mut fw1 = start_node(&lab, Host::Fw1, &binary, &node(Host::Fw1, 0, ip2)).unwrap();
+    let mut fw2 = start_node(&lab, Host::Fw2, &binary, &node(Host::Fw2, 100, ip1)).unwrap();
+    assert!(
+        wait_rampart(&mut fw1, "MASTER", Duration::from_secs(6)),
+        "{}",
+        rampart_state(&mut fw1)
+    );
+    assert!(
+        wait_rampart(&mut fw2, "BACKUP", Duration::from_secs(3)),
+        "{}",
+        rampart_state(&mut fw2)
+    );
+    assert!(client_reaches_vip(&lab));
+
+    // Graceful stop: the bow-out hands the VIP over at once.
+    let stopped_at = epoch_now();
+    fw1.stop().unwrap();
+    assert!(
+        wait_rampart(&mut fw2, "MASTER", Duration::from_secs(5)),
+        "{}",
+        rampart_state(&mut fw2)
+    );
+    assert!(client_reaches_vip(&lab));
+    // fw1 comes back and preempts; then it is killed.
+    let mut fw1 = start_node(&lab, Host::Fw1, &binary, &node(Host::Fw1, 0, ip2)).unwrap();
+    assert!(
+        wait_rampart(&mut fw1, "MASTER", Duration::from_secs(6)),
+        "{}",
+        rampart_state(&mut fw1)
+    );
+    assert!(
+        wait_rampart(&mut fw2, "BACKUP", Duration::from_secs(3)),
+        "{}",
+        rampart_state(&mut fw2)
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed_at = epoch_now();
+    fw1.process.signal(Signal::SIGKILL).unwrap();
+    assert!(
+        wait_rampart(&mut fw2, "MASTER", Duration::from_secs(8)),
+        "{}",
+        rampart_state(&mut fw2)
+    );
+    assert!(client_reaches_vip(&lab));
+    fw2.stop().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+
+    let fw2_garps = garps(&lab, &capture, VMAC);
+    let after = |t0: f64| fw2_garps.iter().copied().find(|t| *t > t0).map(|t| t - t0);
+    let graceful = after(stopped_at).expect("no takeover after the graceful stop");
+    let kill = after(killed_at).expect("no takeover after SIGKILL");
+    eprintln!(
+        "unicast CARP, rampart to rampart: takeover {:.0} ms after a graceful stop, {:.0} ms after SIGKILL",
+        graceful * 1000.0,
+        kill * 1000.0
+    );
+    assert!(graceful < 1.0, "graceful stop took {graceful} s");
+    assert!(kill <= 3.0 + 100.0 / 256.0 + 0.1, "SIGKILL took {kill} s");
+    // The adverts went to the peers' addresses, not to the group.
+    let dsts = lab
+        .exec_ok(
+            Host::Switch,
+            &[
+                "tshark",
+                "-r",
+                &capture.to_string_lossy(),
+                "-Y",
+                "ip.proto == 112",
+                "-T",
+                "fields",
+                "-e",
+                "ip.dst",
+            ],
+        )
+        .unwrap();
+    assert!(dsts.lines().count() > 3, "{dsts}");
+    assert!(dsts.lines().all(|d| d == ip1 || d == ip2), "{dsts}");
     lab.teardown().unwrap();
 }

@@ -307,6 +307,9 @@ pub struct VirtualIp {
     pub vip_type: String,
     /// `<descr>`.
     pub descr: String,
+    /// `<peer>`: unicast CARP to this address instead of the multicast group (OPNsense's
+    /// element; FreeBSD 14's `carppeer`).
+    pub peer: Option<Ipv4Addr>,
 }
 
 impl VirtualIp {

@@ -1009,6 +1009,20 @@ fn virtual_ips(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Vec<V
             32
         };
         let subnet_bits = ctx.number::<u8>(v, "subnet_bits", &path, 0, max_bits);
+        // Unicast CARP (OPNsense's `<peer>`; FreeBSD 14's `carppeer`).
+        let peer = match text(v, "peer") {
+            "" => None,
+            p => match p.parse::<Ipv4Addr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    ctx.err(
+                        format!("{path}/peer"),
+                        ConfigErrorKind::InvalidIp(p.to_owned()),
+                    );
+                    None
+                }
+            },
+        };
         out.push((
             path,
             VirtualIp {
@@ -1023,6 +1037,7 @@ fn virtual_ips(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Vec<V
                 subnet_bits,
                 vip_type: text(v, "type").to_owned(),
                 descr: raw_text(v, "descr"),
+                peer,
             },
         ));
     }

@@ -464,18 +464,48 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         now: Instant,
         port: usize,
         next_hop: std::net::IpAddr,
-        mut pkt: P,
+        pkt: P,
         out: &mut Output<P>,
     ) {
+        if self.to_neighbour(now, port, next_hop, pkt, out) {
+            self.counters.forwarded += 1;
+        }
+    }
+
+    /// Sends a frame the control thread built (a unicast CARP advert) to `next_hop` on
+    /// `port`, resolving its MAC like a forwarded packet's.
+    pub fn send_from_control(
+        &mut self,
+        now: Instant,
+        port: usize,
+        next_hop: Ipv4Addr,
+        pkt: P,
+        out: &mut Output<P>,
+    ) {
+        self.to_neighbour(now, port, next_hop.into(), pkt, out);
+    }
+
+    /// Out to `next_hop`'s MAC, or held until it resolves; `true` if sent now.
+    fn to_neighbour(
+        &mut self,
+        now: Instant,
+        port: usize,
+        next_hop: std::net::IpAddr,
+        mut pkt: P,
+        out: &mut Output<P>,
+    ) -> bool {
         match self.neighbours.lookup(port, next_hop) {
             Lookup::Known(mac) => {
                 EthernetFrame::new_unchecked(pkt.as_mut()).set_dst_addr(mac);
-                self.counters.forwarded += 1;
                 if let Some(tx) = out.tx.get_mut(port) {
                     tx.push(pkt);
                 }
+                true
             }
-            Lookup::Failed => self.discard(pkt, DropReason::NeighbourUnresolved, out),
+            Lookup::Failed => {
+                self.discard(pkt, DropReason::NeighbourUnresolved, out);
+                false
+            }
             Lookup::Unknown => {
                 let mut sink = Sink {
                     ports: &self.ports,
@@ -484,6 +514,7 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
                     generated: &mut self.generated,
                 };
                 self.neighbours.hold(now, port, next_hop, pkt, &mut sink);
+                false
             }
         }
     }
