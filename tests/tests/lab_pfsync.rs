@@ -196,6 +196,10 @@ fn states_reach_the_backup_leave_with_their_connections_and_return_by_bulk() {
     );
     assert_eq!(counter(&report, "states"), STATES, "{report}");
     assert_eq!(counter(&report1, "states"), STATES, "{report1}");
+    // fw1's sync status is published every 250 ms: wait for the one that has every INS.
+    let (_, report1) = counters_until(&mut fw1, Duration::from_secs(2), |r| {
+        counter(r, "ins") >= STATES
+    });
     assert_eq!(
         counter(&report1, "ins"),
         STATES,

@@ -467,7 +467,7 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         pkt: P,
         out: &mut Output<P>,
     ) {
-        if self.to_neighbour(now, port, next_hop, pkt, out) {
+        if self.out_via_neighbour(now, port, next_hop, pkt, out) {
             self.counters.forwarded += 1;
         }
     }
@@ -482,11 +482,11 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         pkt: P,
         out: &mut Output<P>,
     ) {
-        self.to_neighbour(now, port, next_hop.into(), pkt, out);
+        self.out_via_neighbour(now, port, next_hop.into(), pkt, out);
     }
 
     /// Out to `next_hop`'s MAC, or held until it resolves; `true` if sent now.
-    fn to_neighbour(
+    fn out_via_neighbour(
         &mut self,
         now: Instant,
         port: usize,
