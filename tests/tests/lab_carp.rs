@@ -308,12 +308,15 @@ fn rampart_and_ucarp_elect_fail_over_and_preempt() {
             client_reaches_vip(&lab),
             "the client cannot reach the VIP after rampart took over"
         );
-        std::thread::sleep(Duration::from_millis(300));
-        let garp = garps(&lab, &capture, VMAC)
-            .into_iter()
-            .find(|t| *t > killed_at)
-            .expect("rampart sent no gratuitous ARP");
-        takeovers.push(garp - killed_at);
+        // tshark writes its capture file in blocks: wait until the GARP is in it.
+        let mut garp = None;
+        wait_until(Duration::from_secs(5), Duration::from_millis(200), || {
+            garp = garps(&lab, &capture, VMAC)
+                .into_iter()
+                .find(|t| *t > killed_at);
+            garp.is_some()
+        });
+        takeovers.push(garp.expect("rampart sent no gratuitous ARP") - killed_at);
     }
     let report = fw1.counters().unwrap();
     fw1.stop().unwrap();
@@ -435,9 +438,12 @@ fn two_rampart_nodes_over_unicast_carp_fail_over_on_kill_and_on_bow_out() {
     );
     assert!(client_reaches_vip(&lab));
     fw2.stop().unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-
-    let fw2_garps = garps(&lab, &capture, VMAC);
+    // tshark writes its capture file in blocks: wait until the last takeover is in it.
+    let mut fw2_garps = Vec::new();
+    wait_until(Duration::from_secs(5), Duration::from_millis(200), || {
+        fw2_garps = garps(&lab, &capture, VMAC);
+        fw2_garps.iter().any(|t| *t > killed_at)
+    });
     let after = |t0: f64| fw2_garps.iter().copied().find(|t| *t > t0).map(|t| t - t0);
     let graceful = after(stopped_at).expect("no takeover after the graceful stop");
     let kill = after(killed_at).expect("no takeover after SIGKILL");
