@@ -195,11 +195,12 @@ fn states_reach_the_backup_leave_with_their_connections_and_return_by_bulk() {
         "fw2 did not get fw1's states\nfw2:\n{report}\nfw1:\n{report1}"
     );
     assert_eq!(counter(&report, "states"), STATES, "{report}");
-    assert_eq!(counter(&report1, "states"), STATES, "{report1}");
-    // fw1's sync status is published every 250 ms: wait for the one that has every INS.
+    // fw1's counters and sync status are published every 250 ms: wait for the ones that
+    // have every state and every INS.
     let (_, report1) = counters_until(&mut fw1, Duration::from_secs(2), |r| {
-        counter(r, "ins") >= STATES
+        counter(r, "ins") >= STATES && counter(r, "states") >= STATES
     });
+    assert_eq!(counter(&report1, "states"), STATES, "{report1}");
     assert_eq!(
         counter(&report1, "ins"),
         STATES,
@@ -334,7 +335,14 @@ fn deferral_holds_first_packets_until_the_peer_acknowledges() {
         counter(r, "states_imported") >= 40
     });
     assert!(ok, "{report}");
-    let report = fw1.counters().unwrap();
+    // fw1's counters are published every 250 ms: wait for the ones with every SYN released.
+    let (_, report) = counters_until(&mut fw1, Duration::from_secs(3), |r| {
+        counter(r, "deferred") >= 20
+            && counter(r, "deferred")
+                == counter(r, "deferred_acked")
+                    + counter(r, "deferred_timeout")
+                    + counter(r, "deferred_overflow")
+    });
     let (held, acked, timed_out) = (
         counter(&report, "deferred"),
         counter(&report, "deferred_acked"),
