@@ -1,0 +1,121 @@
+//! The product's promise, first cut (issue 8 builds on it): two rampart nodes with CARP VIPs
+//! on the LAN (the client's gateway) and the WAN (the server's), pfsync on the sync link;
+//! verified TCP streams run from the client to the server through the VIPs; the master is
+//! SIGKILLed mid-stream and every stream must still complete, every byte verified, through
+//! the backup, which already knew the connections. Needs root and a built `rampart` binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use rampart_tests::node::{HaNode, RunningNode, counter, rampart_binary, start_node};
+use rampart_tests::{
+    Addressing, Host, Lab, Signal, StreamsConfig, Topology, tcp_streams, wait_until,
+};
+
+const LAN_VIP: Ipv4Addr = Ipv4Addr::new(10, 10, 1, 254);
+const WAN_VIP: Ipv4Addr = Ipv4Addr::new(10, 10, 2, 254);
+
+fn vip(iface: &str, vhid: u8, advskew: u8, addr: Ipv4Addr) -> String {
+    format!(
+        "<vip><mode>carp</mode><interface>{iface}</interface><vhid>{vhid}</vhid>\
+         <advskew>{advskew}</advskew><advbase>1</advbase><password>failover-{vhid}</password>\
+         <uniqid>65a0000000{vhid:03}</uniqid><type>single</type><subnet_bits>24</subnet_bits>\
+         <subnet>{addr}</subnet></vip>"
+    )
+}
+
+fn member(fw: Host, advskew: u8) -> HaNode {
+    HaNode {
+        virtualip: vip("lan", 1, advskew, LAN_VIP) + &vip("wan", 2, advskew, WAN_VIP),
+        ..HaNode::new(fw)
+    }
+}
+
+fn role(node: &mut RunningNode, vhid: u8) -> String {
+    let report = node.counters().unwrap();
+    report
+        .lines()
+        .find(|l| l.starts_with(&format!("carp vhid {vhid} ")))
+        .and_then(|l| l.split(": ").nth(1))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or("?")
+        .to_string()
+}
+
+fn wait_role(node: &mut RunningNode, role_wanted: &str, timeout: Duration) -> bool {
+    wait_until(timeout, Duration::from_millis(100), || {
+        role(node, 1) == role_wanted && role(node, 2) == role_wanted
+    })
+}
+
+#[test]
+fn streams_survive_a_sigkill_of_the_master() {
+    const STREAMS: usize = 20;
+    let binary = rampart_binary().unwrap();
+    let addressing = Addressing {
+        lan_gateway: LAN_VIP,
+        wan_gateway: WAN_VIP,
+        ..Addressing::default()
+    };
+    let lab = Lab::new(Topology::HaPair, addressing).unwrap();
+    let mut fw1 = start_node(&lab, Host::Fw1, &binary, &member(Host::Fw1, 0).config(&lab)).unwrap();
+    let mut fw2 = start_node(
+        &lab,
+        Host::Fw2,
+        &binary,
+        &member(Host::Fw2, 100).config(&lab),
+    )
+    .unwrap();
+    assert!(
+        wait_role(&mut fw1, "MASTER", Duration::from_secs(8)),
+        "fw1 did not become master"
+    );
+    assert!(
+        wait_role(&mut fw2, "BACKUP", Duration::from_secs(3)),
+        "fw2 is not backup"
+    );
+
+    let server = lab.addressing().server;
+    let cfg = StreamsConfig {
+        streams: STREAMS,
+        bytes_per_stream: 16 << 20,
+        timeout: Duration::from_secs(90),
+    };
+    let (report, killed_at) = std::thread::scope(|scope| {
+        let streams =
+            scope.spawn(|| tcp_streams(&lab, Host::Client, Host::Server, server, 5201, &cfg));
+        // Let the streams get going, with fw2 holding their states, then kill the master.
+        wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            counter(&fw2.counters().unwrap(), "states_imported") >= 2 * STREAMS as u64
+        });
+        std::thread::sleep(Duration::from_secs(1));
+        let killed_at = Instant::now();
+        fw1.process.signal(Signal::SIGKILL).unwrap();
+        (streams.join().unwrap().unwrap(), killed_at)
+    });
+    let took = killed_at.elapsed();
+    let report2 = fw2.counters().unwrap();
+    eprintln!(
+        "{}/{} streams verified ({} MB, {:.0} Mbit/s) through a SIGKILL of the master, \
+         finished {took:?} after it; fw2: {} / {}",
+        report.streams_ok,
+        report.streams,
+        report.bytes_verified >> 20,
+        report.mbit_s,
+        role(&mut fw2, 1),
+        role(&mut fw2, 2),
+    );
+    let drops = report2
+        .lines()
+        .find(|l| l.starts_with("drops:"))
+        .unwrap_or("");
+    eprintln!(
+        "fw2 {drops}; states_imported {}",
+        counter(&report2, "states_imported")
+    );
+    assert!(report.all_ok(), "{:?}\nfw2:\n{report2}", report.errors);
+    assert_eq!(role(&mut fw2, 1), "MASTER");
+    fw2.stop().unwrap();
+    lab.teardown().unwrap();
+}
