@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rampart_tests::node::{HaNode, RunningNode, counter, rampart_binary, start_node};
 use rampart_tests::{
-    Addressing, Host, Lab, Signal, StreamsConfig, Topology, tcp_streams, wait_until,
+    Addressing, Host, Lab, Segment, Signal, StreamsConfig, Topology, tcp_streams, wait_until,
 };
 
 const LAN_VIP: Ipv4Addr = Ipv4Addr::new(10, 10, 1, 254);
@@ -76,6 +76,27 @@ fn streams_survive_a_sigkill_of_the_master() {
         "fw2 is not backup"
     );
 
+    // Frames towards the server on the WAN, headers only: who forwarded each, and when.
+    let capture = lab.log_path("wan").with_extension("pcap");
+    let mut tshark = lab
+        .spawn(
+            Host::Switch,
+            &[
+                "tshark",
+                "-q",
+                "-i",
+                Segment::Wan.name(),
+                "-s",
+                "64",
+                "-f",
+                "tcp dst port 5201",
+                "-w",
+                &capture.to_string_lossy(),
+            ],
+            &lab.log_path("tshark"),
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
     let server = lab.addressing().server;
     let cfg = StreamsConfig {
         streams: STREAMS,
@@ -106,6 +127,40 @@ fn streams_survive_a_sigkill_of_the_master() {
         role(&mut fw2, 1),
         role(&mut fw2, 2),
     );
+    // The gap: the last frame fw1 forwarded to the server, the first fw2 did.
+    tshark.signal(Signal::SIGINT).unwrap();
+    let _ = tshark.wait_timeout(Duration::from_secs(10));
+    let frames = lab
+        .exec_ok(
+            Host::Switch,
+            &[
+                "tshark",
+                "-r",
+                &capture.to_string_lossy(),
+                "-T",
+                "fields",
+                "-e",
+                "frame.time_epoch",
+                "-e",
+                "eth.src",
+            ],
+        )
+        .unwrap();
+    let (fw1_mac, fw2_mac) = (
+        lab.mac(Host::Fw1, Segment::Wan).unwrap(),
+        lab.mac(Host::Fw2, Segment::Wan).unwrap(),
+    );
+    let times = |mac: &str| -> Vec<f64> {
+        frames
+            .lines()
+            .filter(|l| l.ends_with(mac))
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect()
+    };
+    let last_fw1 = times(&fw1_mac).into_iter().fold(f64::MIN, f64::max);
+    let first_fw2 = times(&fw2_mac).into_iter().find(|t| *t > last_fw1);
+    let gap_ms = first_fw2.map(|t| (t - last_fw1) * 1000.0);
+    eprintln!("failover gap (last frame through fw1 to first through fw2): {gap_ms:?} ms");
     let drops = report2
         .lines()
         .find(|l| l.starts_with("drops:"))
@@ -116,6 +171,13 @@ fn streams_survive_a_sigkill_of_the_master() {
     );
     assert!(report.all_ok(), "{:?}\nfw2:\n{report2}", report.errors);
     assert_eq!(role(&mut fw2, 1), "MASTER");
+    // CARP's master-down time for fw2 (3 × advbase + 100/256 s) plus TCP's retransmission
+    // backoff bound the gap.
+    let gap_ms = gap_ms.expect("no frame through fw2 after fw1's last");
+    assert!(
+        gap_ms < 3_000.0 + 390.0 + 100.0 + 2_000.0,
+        "gap {gap_ms} ms"
+    );
     fw2.stop().unwrap();
     lab.teardown().unwrap();
 }
