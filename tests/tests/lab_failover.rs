@@ -32,6 +32,18 @@ fn member(fw: Host, advskew: u8) -> HaNode {
     }
 }
 
+/// Outbound NAT of the LAN to the WAN CARP VIP, as pfSense HA pairs are set up: the server
+/// sees the VIP, which moves with the master.
+fn with_nat_to_wan_vip(mut node: HaNode) -> HaNode {
+    node.filter.push_str(&format!(
+        "<nat><outbound><mode>advanced</mode>\
+         <rule><interface>wan</interface><source><network>10.10.1.0/24</network></source>\
+         <destination><any/></destination><target>{WAN_VIP}</target></rule>\
+         </outbound></nat>"
+    ));
+    node
+}
+
 fn role(node: &mut RunningNode, vhid: u8) -> String {
     let report = node.counters().unwrap();
     report
@@ -51,7 +63,21 @@ fn wait_role(node: &mut RunningNode, role_wanted: &str, timeout: Duration) -> bo
 
 #[test]
 fn streams_survive_a_sigkill_of_the_master() {
-    const STREAMS: usize = 20;
+    failover(20, 16 << 20, false);
+}
+
+#[test]
+fn two_hundred_natted_connections_survive_a_sigkill_of_the_master() {
+    failover(200, 1 << 20, true);
+}
+
+/// `streams` verified streams of `bytes` each from the client to the server through the VIPs
+/// (with outbound NAT to the WAN VIP if `nat`); the master is SIGKILLed mid-stream.
+fn failover(streams: usize, bytes: u64, nat: bool) {
+    let config = |fw, skew| {
+        let node = member(fw, skew);
+        if nat { with_nat_to_wan_vip(node) } else { node }
+    };
     let binary = rampart_binary().unwrap();
     let addressing = Addressing {
         lan_gateway: LAN_VIP,
@@ -59,12 +85,12 @@ fn streams_survive_a_sigkill_of_the_master() {
         ..Addressing::default()
     };
     let lab = Lab::new(Topology::HaPair, addressing).unwrap();
-    let mut fw1 = start_node(&lab, Host::Fw1, &binary, &member(Host::Fw1, 0).config(&lab)).unwrap();
+    let mut fw1 = start_node(&lab, Host::Fw1, &binary, &config(Host::Fw1, 0).config(&lab)).unwrap();
     let mut fw2 = start_node(
         &lab,
         Host::Fw2,
         &binary,
-        &member(Host::Fw2, 100).config(&lab),
+        &config(Host::Fw2, 100).config(&lab),
     )
     .unwrap();
     assert!(
@@ -99,21 +125,21 @@ fn streams_survive_a_sigkill_of_the_master() {
     std::thread::sleep(Duration::from_secs(2));
     let server = lab.addressing().server;
     let cfg = StreamsConfig {
-        streams: STREAMS,
-        bytes_per_stream: 16 << 20,
+        streams,
+        bytes_per_stream: bytes,
         timeout: Duration::from_secs(90),
     };
     let (report, killed_at) = std::thread::scope(|scope| {
-        let streams =
+        let running =
             scope.spawn(|| tcp_streams(&lab, Host::Client, Host::Server, server, 5201, &cfg));
         // Let the streams get going, with fw2 holding their states, then kill the master.
         wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
-            counter(&fw2.counters().unwrap(), "states_imported") >= 2 * STREAMS as u64
+            counter(&fw2.counters().unwrap(), "states_imported") >= 2 * streams as u64
         });
         std::thread::sleep(Duration::from_secs(1));
         let killed_at = Instant::now();
         fw1.process.signal(Signal::SIGKILL).unwrap();
-        (streams.join().unwrap().unwrap(), killed_at)
+        (running.join().unwrap().unwrap(), killed_at)
     });
     let took = killed_at.elapsed();
     let report2 = fw2.counters().unwrap();
