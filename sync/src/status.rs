@@ -212,7 +212,7 @@ impl SyncStatus {
         let _ = writeln!(
             out,
             "pfsync pending {}  lag_ms {}  known_states {}  bulk {}  bulk_states {}  responding {}  \
-             bulk_requests {}  bulk_states_sent {}",
+             bulk_requests {}  bulk_states_sent {}  window_pushes {}",
             self.pending,
             self.lag_ms,
             self.known_states,
@@ -223,7 +223,8 @@ impl SyncStatus {
             },
             self.responding,
             e.bulk_requests,
-            e.bulk_states_sent
+            e.bulk_states_sent,
+            e.window_pushes
         );
         let mut drops: Vec<String> = Vec::new();
         for (r, n) in TRANSPORT_DROPS.iter().zip(self.transport_drops) {

@@ -55,25 +55,56 @@ fn role(node: &mut RunningNode, vhid: u8) -> String {
         .to_string()
 }
 
+/// Seconds since the epoch, as tshark prints frame times.
+fn epoch_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
 fn wait_role(node: &mut RunningNode, role_wanted: &str, timeout: Duration) -> bool {
     wait_until(timeout, Duration::from_millis(100), || {
         role(node, 1) == role_wanted && role(node, 2) == role_wanted
     })
 }
 
+/// How the master goes away mid-stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Loss {
+    /// SIGKILL: the backup notices when the adverts stop.
+    Kill,
+    /// SIGTERM: the master bows out and the backup takes over at once.
+    Stop,
+    /// SIGKILL, then the old master restarts while the streams still run: it gets the
+    /// states back by bulk update, stays demoted meanwhile, then preempts.
+    KillAndReturn,
+}
+
 #[test]
 fn streams_survive_a_sigkill_of_the_master() {
-    failover(20, 16 << 20, false);
+    failover(20, 16 << 20, false, Loss::Kill);
 }
 
 #[test]
 fn two_hundred_natted_connections_survive_a_sigkill_of_the_master() {
-    failover(200, 1 << 20, true);
+    failover(200, 1 << 20, true, Loss::Kill);
+}
+
+#[test]
+fn natted_streams_survive_a_graceful_stop_of_the_master() {
+    failover(20, 8 << 20, true, Loss::Stop);
+}
+
+#[test]
+fn natted_streams_survive_the_master_coming_back() {
+    failover(20, 32 << 20, true, Loss::KillAndReturn);
 }
 
 /// `streams` verified streams of `bytes` each from the client to the server through the VIPs
-/// (with outbound NAT to the WAN VIP if `nat`); the master is SIGKILLed mid-stream.
-fn failover(streams: usize, bytes: u64, nat: bool) {
+/// (with outbound NAT to the WAN VIP if `nat`); the master goes away mid-stream as `loss`
+/// says.
+fn failover(streams: usize, bytes: u64, nat: bool, loss: Loss) {
     let config = |fw, skew| {
         let node = member(fw, skew);
         if nat { with_nat_to_wan_vip(node) } else { node }
@@ -129,6 +160,8 @@ fn failover(streams: usize, bytes: u64, nat: bool) {
         bytes_per_stream: bytes,
         timeout: Duration::from_secs(90),
     };
+    let mut returned = None;
+    let mut killed_epoch = 0.0;
     let (report, killed_at) = std::thread::scope(|scope| {
         let running =
             scope.spawn(|| tcp_streams(&lab, Host::Client, Host::Server, server, 5201, &cfg));
@@ -138,13 +171,39 @@ fn failover(streams: usize, bytes: u64, nat: bool) {
         });
         std::thread::sleep(Duration::from_secs(1));
         let killed_at = Instant::now();
-        fw1.process.signal(Signal::SIGKILL).unwrap();
+        killed_epoch = epoch_now();
+        match loss {
+            Loss::Stop => fw1.process.signal(Signal::SIGTERM).unwrap(),
+            Loss::Kill | Loss::KillAndReturn => fw1.process.signal(Signal::SIGKILL).unwrap(),
+        }
+        if loss == Loss::KillAndReturn {
+            assert!(
+                wait_role(&mut fw2, "MASTER", Duration::from_secs(8)),
+                "fw2 did not take over"
+            );
+            let _ = fw1.process.wait_timeout(Duration::from_secs(5));
+            let mut back =
+                start_node(&lab, Host::Fw1, &binary, &config(Host::Fw1, 0).config(&lab)).unwrap();
+            // Demoted until its bulk update is done, then it preempts.
+            assert!(
+                wait_role(&mut back, "MASTER", Duration::from_secs(15)),
+                "fw1 did not come back:\n{}",
+                back.counters().unwrap()
+            );
+            let report = back.counters().unwrap();
+            assert!(report.contains("bulk done"), "{report}");
+            assert!(
+                counter(&report, "states_imported") >= 2 * streams as u64,
+                "{report}"
+            );
+            returned = Some(back);
+        }
         (running.join().unwrap().unwrap(), killed_at)
     });
     let took = killed_at.elapsed();
     let report2 = fw2.counters().unwrap();
     eprintln!(
-        "{}/{} streams verified ({} MB, {:.0} Mbit/s) through a SIGKILL of the master, \
+        "{}/{} streams verified ({} MB, {:.0} Mbit/s) through {loss:?} of the master, \
          finished {took:?} after it; fw2: {} / {}",
         report.streams_ok,
         report.streams,
@@ -156,8 +215,9 @@ fn failover(streams: usize, bytes: u64, nat: bool) {
     // The gap: the last frame fw1 forwarded to the server, the first fw2 did.
     tshark.signal(Signal::SIGINT).unwrap();
     let _ = tshark.wait_timeout(Duration::from_secs(10));
+    // A long capture takes tshark a while to read.
     let frames = lab
-        .exec_ok(
+        .exec_timeout(
             Host::Switch,
             &[
                 "tshark",
@@ -170,7 +230,9 @@ fn failover(streams: usize, bytes: u64, nat: bool) {
                 "-e",
                 "eth.src",
             ],
+            Duration::from_secs(120),
         )
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap();
     let (fw1_mac, fw2_mac) = (
         lab.mac(Host::Fw1, Segment::Wan).unwrap(),
@@ -183,9 +245,14 @@ fn failover(streams: usize, bytes: u64, nat: bool) {
             .filter_map(|l| l.split_whitespace().next()?.parse().ok())
             .collect()
     };
-    let last_fw1 = times(&fw1_mac).into_iter().fold(f64::MIN, f64::max);
-    let first_fw2 = times(&fw2_mac).into_iter().find(|t| *t > last_fw1);
-    let gap_ms = first_fw2.map(|t| (t - last_fw1) * 1000.0);
+    let first_fw2 = times(&fw2_mac).into_iter().find(|t| *t > killed_epoch);
+    let last_fw1 = first_fw2.and_then(|f| {
+        times(&fw1_mac)
+            .into_iter()
+            .filter(|t| *t < f)
+            .reduce(f64::max)
+    });
+    let gap_ms = first_fw2.zip(last_fw1).map(|(f, l)| (f - l) * 1000.0);
     eprintln!("failover gap (last frame through fw1 to first through fw2): {gap_ms:?} ms");
     let drops = report2
         .lines()
@@ -196,14 +263,24 @@ fn failover(streams: usize, bytes: u64, nat: bool) {
         counter(&report2, "states_imported")
     );
     assert!(report.all_ok(), "{:?}\nfw2:\n{report2}", report.errors);
-    assert_eq!(role(&mut fw2, 1), "MASTER");
-    // CARP's master-down time for fw2 (3 × advbase + 100/256 s) plus TCP's retransmission
-    // backoff bound the gap.
     let gap_ms = gap_ms.expect("no frame through fw2 after fw1's last");
-    assert!(
-        gap_ms < 3_000.0 + 390.0 + 100.0 + 2_000.0,
-        "gap {gap_ms} ms"
-    );
+    match loss {
+        // CARP's master-down time for fw2 (3 × advbase + 100/256 s) plus TCP's
+        // retransmission backoff bound the gap.
+        Loss::Kill => assert!(
+            gap_ms < 3_000.0 + 390.0 + 100.0 + 2_000.0,
+            "gap {gap_ms} ms"
+        ),
+        Loss::Stop => assert!(gap_ms < 1_000.0, "gap {gap_ms} ms after a bow-out"),
+        Loss::KillAndReturn => {}
+    }
+    if let Some(mut back) = returned {
+        assert_eq!(role(&mut back, 1), "MASTER", "fw1 preempted back");
+        assert_eq!(role(&mut fw2, 1), "BACKUP");
+        back.stop().unwrap();
+    } else {
+        assert_eq!(role(&mut fw2, 1), "MASTER");
+    }
     fw2.stop().unwrap();
     lab.teardown().unwrap();
 }

@@ -12,8 +12,8 @@
 //! waits with a DEL_C. Two frames fill at once (a small message fits the gap a full state
 //! left in the older one); a frame leaves when neither has room for the next message,
 //! `flush_interval` (1 s) after the oldest message arrived, and at once for INS_ACK,
-//! UPD_REQ, answers to UPD_REQ, stale merges, CLR and BUS. Not done: pf's `maxupd` push and the 2-second fast push, since
-//! workers already report only significant changes (see `dataplane::state::event`).
+//! UPD_REQ, answers to UPD_REQ, stale merges, CLR and BUS, and when a TCP state's window
+//! moved [`WINDOW_PUSH`] bytes since the peer last heard (our form of pf's `maxupd` push).
 //!
 //! # Receiving
 //!
@@ -127,7 +127,13 @@ pub struct EngineStats {
     pub bulk_states_sent: u64,
     /// BUS ENDs ignored (no request pending, or for an older request).
     pub bus_end_ignored: u64,
+    /// Frames sent at once because a TCP window moved [`WINDOW_PUSH`] bytes.
+    pub window_pushes: u64,
 }
+
+/// Bytes a TCP state's `seqlo` may move before its update is sent at once (half of pf's
+/// MAXACKWINDOW, so the peer never lags more than that).
+pub const WINDOW_PUSH: i32 = 32 * 1024;
 
 /// A bulk update being sent.
 #[derive(Debug, Clone, Copy)]
@@ -165,6 +171,8 @@ pub struct Engine {
     taken: Vec<pending::Taken>,
     commands: Vec<VecDeque<ToWorker>>,
     owners: HashMap<StateId, u16>,
+    /// Local TCP states: both peers' `seqlo` as last queued for the peer.
+    announced: HashMap<StateId, [u32; 2]>,
     requester: Requester,
     responding: Option<Responding>,
     listing: Option<Listing>,
@@ -206,6 +214,7 @@ impl Engine {
             frames: VecDeque::new(),
             commands: (0..config.workers).map(|_| VecDeque::new()).collect(),
             owners: HashMap::new(),
+            announced: HashMap::new(),
             requester: Requester::new(config.bulk_retry, config.bulk_tries),
             responding: None,
             listing: None,
@@ -224,6 +233,8 @@ impl Engine {
         match msg {
             ToSync::Event(StateEvent::Insert(s)) => {
                 self.owners.insert((s.creatorid, s.id), owner);
+                self.announced
+                    .insert((s.creatorid, s.id), [s.src.seqlo, s.dst.seqlo]);
                 self.queue(now, Message::Insert(s));
                 // Deferral: a packet waits for this insert's acknowledgement; send it now.
                 if s.state_flags & flags::ACK != 0 {
@@ -232,10 +243,16 @@ impl Engine {
             }
             ToSync::Event(StateEvent::Update(s)) => {
                 self.owners.insert((s.creatorid, s.id), owner);
+                let urgent = self.window_moved(&s);
                 self.queue_update(now, s);
+                if urgent {
+                    self.stats.window_pushes += 1;
+                    self.flush();
+                }
             }
             ToSync::Event(StateEvent::Delete { creatorid, id }) => {
                 self.owners.remove(&(creatorid, id));
+                self.announced.remove(&(creatorid, id));
                 match self.pending.get((creatorid, id)) {
                     // The peer never heard of it.
                     Some(Message::Insert(_)) => {
@@ -280,6 +297,24 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Whether a TCP state's sequence window moved [`WINDOW_PUSH`] bytes or more on either
+    /// side since the peer was last told; records the new position. Such an update goes out
+    /// at once: the peer's window checks reject the first packets after a takeover if its
+    /// `seqlo` lags more than pf's MAXACKWINDOW (64 KiB + 1500) behind, and 1 s of a fast
+    /// stream is far more than that.
+    fn window_moved(&mut self, s: &StateSnapshot) -> bool {
+        if s.wire.proto.0 != 6 {
+            return false;
+        }
+        let now = [s.src.seqlo, s.dst.seqlo];
+        let before = self.announced.insert((s.creatorid, s.id), now);
+        before.is_some_and(|b| {
+            b.iter()
+                .zip(now)
+                .any(|(b, n)| n.wrapping_sub(*b) as i32 >= WINDOW_PUSH)
+        })
     }
 
     /// A local change: the waiting INS or UPD takes the new contents, else an UPD_C.

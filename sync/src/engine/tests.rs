@@ -8,10 +8,11 @@ use std::sync::Arc;
 use super::*;
 use rampart_dataplane::firewall::{Firewall, FirewallSettings};
 use rampart_dataplane::rules::{Ruleset, RulesetOptions};
+use rampart_dataplane::state::StateEvent;
 use rampart_dataplane::state::{
     NewState, PacketKey, PacketMeta, PfDirection, TcpSegment, Timeouts, peer::tcps,
 };
-use rampart_dataplane::sync_link::{CoreLink, WorkerLink, links};
+use rampart_dataplane::sync_link::{CoreLink, ToSync, WorkerLink, links};
 use rampart_dataplane::wire::IpProtocol;
 use rampart_dataplane::wire::tcp::flag::{ACK, SYN};
 
@@ -313,6 +314,31 @@ fn test_clear_removes_only_that_creator() {
             .for_each_from(0, usize::MAX, |_, st| only_own &= st.creatorid() == 2);
         only_own
     }));
+}
+
+#[test]
+fn test_a_moving_tcp_window_is_pushed_at_once() {
+    let mut a = Node::new(1, 1);
+    let t0 = Instant::from_secs(1);
+    let (_, id) = a.open(t0, 30000);
+    // The insert goes out with the flush interval.
+    for ms in 0..1100 {
+        a.step(t0 + Duration::from_millis(ms));
+    }
+    let mut s = a.find(1, id).unwrap();
+    // A small change waits for the next flush; 32 KiB of stream does not.
+    s.src.seqlo = s.src.seqlo.wrapping_add(1000);
+    a.engine
+        .on_worker(t0, 0, ToSync::Event(StateEvent::Update(s)));
+    assert!(a.engine.poll_frame().is_none());
+    s.src.seqlo = s.src.seqlo.wrapping_add(WINDOW_PUSH as u32);
+    a.engine
+        .on_worker(t0, 0, ToSync::Event(StateEvent::Update(s)));
+    let frame = a.engine.poll_frame().expect("pushed at once");
+    assert!(
+        matches!(frame.messages.as_slice(), [Message::Compressed(c)] if c.src.seqlo == s.src.seqlo)
+    );
+    assert_eq!(a.engine.stats().window_pushes, 1);
 }
 
 #[test]
