@@ -13,6 +13,8 @@ use rampart_tests::{
     Addressing, Host, Lab, Segment, Signal, StreamsConfig, Topology, tcp_streams, wait_until,
 };
 
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 const LAN_VIP: Ipv4Addr = Ipv4Addr::new(10, 10, 1, 254);
 const WAN_VIP: Ipv4Addr = Ipv4Addr::new(10, 10, 2, 254);
 
@@ -105,6 +107,9 @@ fn natted_streams_survive_the_master_coming_back() {
 /// (with outbound NAT to the WAN VIP if `nat`); the master goes away mid-stream as `loss`
 /// says.
 fn failover(streams: usize, bytes: u64, nat: bool, loss: Loss) {
+    // One failover at a time: four labs of two nodes each on a 2-core machine would measure
+    // the machine, not the failover.
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let config = |fw, skew| {
         let node = member(fw, skew);
         if nat { with_nat_to_wan_vip(node) } else { node }
@@ -165,10 +170,16 @@ fn failover(streams: usize, bytes: u64, nat: bool, loss: Loss) {
     let (report, killed_at) = std::thread::scope(|scope| {
         let running =
             scope.spawn(|| tcp_streams(&lab, Host::Client, Host::Server, server, 5201, &cfg));
-        // Let the streams get going, with fw2 holding their states, then kill the master.
-        wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        // Let every connection get established, with fw2 holding its states, then kill the
+        // master: the promise is about established connections (one still in its handshake
+        // may lose its SYN to the dead master and time out, as with pf).
+        let established = wait_until(Duration::from_secs(60), Duration::from_millis(100), || {
             counter(&fw2.counters().unwrap(), "states_imported") >= 2 * streams as u64
         });
+        assert!(
+            established,
+            "the connections did not get established through fw1"
+        );
         std::thread::sleep(Duration::from_secs(1));
         let killed_at = Instant::now();
         killed_epoch = epoch_now();
