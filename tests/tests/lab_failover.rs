@@ -182,7 +182,8 @@ fn failover(streams: usize, bytes: u64, nat: bool, loss: Loss) {
             established,
             "the connections did not get established through fw1"
         );
-        std::thread::sleep(Duration::from_secs(1));
+        // A state exists from the SYN on: give the last handshakes time to finish.
+        std::thread::sleep(Duration::from_secs(3));
         let killed_at = Instant::now();
         killed_epoch = epoch_now();
         match loss {
