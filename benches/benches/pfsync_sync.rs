@@ -118,18 +118,7 @@ impl Node {
     }
 
     fn open(&mut self, now: Instant, i: u32) {
-        let key = PacketKey::v4(
-            Ipv4Addr::from(0x0a00_0000 | (i >> 14)),
-            1024 + (i & 0x3fff) as u16,
-            Ipv4Addr::new(198, 51, 100, 80),
-            443,
-            IpProtocol::TCP,
-        );
-        let w = owner_of_key(
-            &StateKey::from_packet(&key, PfDirection::In),
-            WORKERS,
-            &Nat::EMPTY,
-        );
+        let (key, w) = connection(i);
         let fw = &mut self.workers[w].0;
         for dir in [PfDirection::In, PfDirection::Out] {
             let mut new = NewState::new(key, dir);
@@ -145,18 +134,7 @@ impl Node {
 
     /// The server's SYN|ACK and the client's ACK through both states of connection `i`.
     fn establish(&mut self, now: Instant, i: u32) {
-        let key = PacketKey::v4(
-            Ipv4Addr::from(0x0a00_0000 | (i >> 14)),
-            1024 + (i & 0x3fff) as u16,
-            Ipv4Addr::new(198, 51, 100, 80),
-            443,
-            IpProtocol::TCP,
-        );
-        let w = owner_of_key(
-            &StateKey::from_packet(&key, PfDirection::In),
-            WORKERS,
-            &Nat::EMPTY,
-        );
+        let (key, w) = connection(i);
         let table = self.workers[w].0.table_mut();
         let syn_ack = TcpSegment {
             flags: SYN | ACK,
@@ -189,6 +167,23 @@ impl Node {
             }
         }
     }
+}
+
+/// Connection `i`'s client-to-server flow and the worker that owns it.
+fn connection(i: u32) -> (PacketKey, usize) {
+    let key = PacketKey::v4(
+        Ipv4Addr::from(0x0a00_0000 | (i >> 14)),
+        1024 + (i & 0x3fff) as u16,
+        Ipv4Addr::new(198, 51, 100, 80),
+        443,
+        IpProtocol::TCP,
+    );
+    let owner = owner_of_key(
+        &StateKey::from_packet(&key, PfDirection::In),
+        WORKERS,
+        &Nat::EMPTY,
+    );
+    (key, owner)
 }
 
 fn opposite(d: PfDirection) -> PfDirection {
