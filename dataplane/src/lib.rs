@@ -21,6 +21,7 @@ pub mod lpm;
 pub mod nat;
 pub mod neighbour;
 pub mod node;
+pub mod ops;
 pub mod route;
 pub mod route6;
 pub mod rules;

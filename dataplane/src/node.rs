@@ -22,6 +22,7 @@ use crate::forward::{Forwarder, PortSetup};
 use crate::handoff::{self, Handoff};
 use crate::nat::Nat;
 use crate::neighbour::NeighbourLimits;
+use crate::ops::OpsClient;
 use crate::route::{Ipv4Net, RouteError, RouteTable};
 use crate::route6::{Ipv6Net, Route6Error, Route6Table};
 use crate::rules::Ruleset;
@@ -224,6 +225,7 @@ pub struct Node {
     sync_ends: Option<SyncEnds>,
     control: Option<ControlLink>,
     sync_thread: Option<JoinHandle<()>>,
+    ops: Option<OpsClient>,
     // Dropped last: EAL cleanup after every DPDK object is gone.
     _eal: Eal,
 }
@@ -380,6 +382,7 @@ impl Node {
             sync_ends: None,
             control: control.clone(),
             sync_thread: None,
+            ops: None,
             _eal: eal,
         };
         if let Some((spec_sync, mac, rx, tx, core)) = sync_parts {
@@ -403,6 +406,9 @@ impl Node {
         } else {
             vec![Handoff::default()]
         };
+        let (ops_ends, ops_client) = crate::ops::links(spec.workers);
+        let mut ops_ends = ops_ends.into_iter();
+        node.ops = Some(ops_client);
         for (index, (rx, tx)) in rx_by_worker.into_iter().zip(tx_by_worker).enumerate() {
             let mut forwarder = Forwarder::new(&setups, routes.clone(), NeighbourLimits::default())
                 .with_routes6(routes6.clone());
@@ -444,6 +450,9 @@ impl Node {
             }
             if let Some(link) = worker_links.get_mut(index).and_then(Option::take) {
                 worker.attach_sync(link);
+            }
+            if let Some(ops) = ops_ends.next() {
+                worker.attach_ops(ops);
             }
             node.published.push(worker.published_counters());
             let stop = stop.clone();
@@ -536,6 +545,12 @@ impl Node {
     /// the node has VIPs.
     pub fn control_link(&self) -> Option<ControlLink> {
         self.control.clone()
+    }
+
+    /// The operator's link to the workers' states (list, count, kill), once: whoever serves
+    /// the operator takes it.
+    pub fn take_ops(&mut self) -> Option<OpsClient> {
+        self.ops.take()
     }
 
     /// The clock the workers read.
