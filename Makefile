@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # System packages the build, the tests and the demo need.
 APT_PACKAGES := libdpdk-dev dpdk dpdk-dev clang libclang-dev pkg-config iproute2 ethtool iperf3 curl \
-                tshark ucarp python3 procps
+                tshark ucarp python3 python3-prometheus-client procps
 export RUST_BACKTRACE ?= 1
 
 .PHONY: all deps build demo test lint bench fuzz clean

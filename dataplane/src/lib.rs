@@ -36,7 +36,7 @@ pub mod worker;
 
 pub use counters::{DropReason, WorkerCounters};
 pub use node::{
-    FirewallSpec, Node, NodeError, NodeReport, NodeSpec, PortSpec, PortStatus, SyncEnds,
-    SyncPortSpec,
+    FirewallSpec, Node, NodeError, NodeReport, NodeSpec, PolicyHandle, PortSpec, PortStatus,
+    SyncEnds, SyncPortSpec,
 };
 pub use worker::Polling;

@@ -212,6 +212,43 @@ pub struct NodeReport {
     pub ports: Vec<PortStatus>,
 }
 
+/// Swaps a running node's filter and NAT rules from any thread.
+#[derive(Clone)]
+pub struct PolicyHandle {
+    policies: Arc<ArcSwap<Policy>>,
+    ports: usize,
+}
+
+impl std::fmt::Debug for PolicyHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyHandle")
+            .field("ports", &self.ports)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PolicyHandle {
+    /// Replaces the filter and NAT rules; every worker swaps them in within a few
+    /// milliseconds, keeping its states.
+    ///
+    /// # Errors
+    /// [`NodeError::Spec`] if the ruleset is for another number of ports; nothing changes.
+    pub fn set(&self, ruleset: Ruleset, nat: Nat) -> Result<(), NodeError> {
+        if ruleset.options().ports != self.ports {
+            return Err(NodeError::Spec(format!(
+                "the ruleset is for {} ports, the node has {}",
+                ruleset.options().ports,
+                self.ports
+            )));
+        }
+        self.policies.store(Arc::new(Policy {
+            ruleset: Arc::new(ruleset),
+            nat: Arc::new(nat),
+        }));
+        Ok(())
+    }
+}
+
 /// A running node.
 pub struct Node {
     stop: Arc<AtomicBool>,
@@ -504,21 +541,18 @@ impl Node {
     /// [`NodeError::Spec`] if the node runs without a firewall or the ruleset is for another
     /// number of ports; nothing changes then.
     pub fn set_policy(&self, ruleset: Ruleset, nat: Nat) -> Result<(), NodeError> {
-        let Some(policies) = &self.policies else {
-            return Err(NodeError::Spec("the node runs without a firewall".into()));
-        };
-        if ruleset.options().ports != self.ports.len() {
-            return Err(NodeError::Spec(format!(
-                "the ruleset is for {} ports, the node has {}",
-                ruleset.options().ports,
-                self.ports.len()
-            )));
-        }
-        policies.store(Arc::new(Policy {
-            ruleset: Arc::new(ruleset),
-            nat: Arc::new(nat),
-        }));
-        Ok(())
+        self.policy_handle()
+            .ok_or_else(|| NodeError::Spec("the node runs without a firewall".into()))?
+            .set(ruleset, nat)
+    }
+
+    /// Where other threads swap the rules in (the control socket's `config apply`), if the
+    /// node runs a firewall.
+    pub fn policy_handle(&self) -> Option<PolicyHandle> {
+        self.policies.as_ref().map(|policies| PolicyHandle {
+            policies: policies.clone(),
+            ports: self.ports.len(),
+        })
     }
 
     /// Runs `body` on its own thread with the sync port's queues and the rings to the

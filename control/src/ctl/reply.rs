@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Reply {
-    /// `status`.
-    Status(NodeStatus),
+    /// `status` (boxed: it is by far the largest reply).
+    Status(Box<NodeStatus>),
     /// `carp.status`, `carp.maintenance`.
     Carp(CarpReport),
     /// `states`.
