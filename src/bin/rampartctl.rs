@@ -311,7 +311,7 @@ fn follow_bulk(client: &mut Client, resync: u64, wait: Duration, json: bool) -> 
         let Reply::Sync(status) = request(client, &Cmd::SyncStatus, json)? else {
             return Err(fail(4, "the node answered sync status with something else"));
         };
-        let line = text::bulk_line(&status);
+        let line = format!("bulk update {}", text::bulk_line(&status));
         if !json && line != last {
             if tty {
                 eprint!("\r\x1b[K{line}");
@@ -346,7 +346,7 @@ fn finish_bulk(status: &SyncReport, tty: bool, json: bool) -> Result<(), Fail> {
     }
     match status.bulk.state.as_str() {
         "done" => Ok(()),
-        _ => Err(fail(1, text::bulk_line(status))),
+        _ => Err(fail(1, format!("bulk update {}", text::bulk_line(status)))),
     }
 }
 

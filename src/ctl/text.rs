@@ -18,11 +18,7 @@ pub fn render(reply: &Reply) -> String {
             format!("killed {matched} of {total} states\n")
         }
         Reply::Sync(s) => sync(s),
-        Reply::Resync(r) => format!(
-            "bulk update requested (resync {}): {}\n",
-            r.resyncs,
-            bulk_line(&r.sync)
-        ),
+        Reply::Resync(r) => format!("resync {} taken: bulk {}\n", r.resyncs, bulk_line(&r.sync)),
         Reply::Rules(r) => rules(r),
         Reply::Stats(s) => stats(s),
         Reply::Config(c) => c.xml.clone(),
@@ -155,7 +151,7 @@ fn sync_line(y: &SyncReport) -> String {
         return format!("not running: {err}");
     }
     format!(
-        "{} -> {}  {}  lag {} ms  pending {}",
+        "{} -> {}  bulk {}  lag {} ms  pending {}",
         y.interface,
         y.peer,
         bulk_line(y),
@@ -168,15 +164,11 @@ fn sync_line(y: &SyncReport) -> String {
 pub fn bulk_line(y: &SyncReport) -> String {
     let b = &y.bulk;
     match b.state.as_str() {
-        "done" => format!(
-            "bulk done: {} states in {} ms",
-            b.states,
-            b.took_ms.unwrap_or(0)
-        ),
-        "receiving" => format!("bulk receiving: {} states so far", b.states),
-        "requested" => format!("bulk requested (try {})", b.tries),
-        "failed" => format!("bulk failed: no answer to {} requests", b.tries),
-        other => format!("bulk {other}"),
+        "done" => format!("done: {} states in {} ms", b.states, b.took_ms.unwrap_or(0)),
+        "receiving" => format!("receiving: {} states so far", b.states),
+        "requested" => format!("requested (try {})", b.tries),
+        "failed" => format!("failed: no answer to {} requests", b.tries),
+        other => other.to_owned(),
     }
 }
 
