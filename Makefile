@@ -5,8 +5,10 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # System packages the build, the tests and the demo need.
 APT_PACKAGES := libdpdk-dev dpdk dpdk-dev clang libclang-dev pkg-config iproute2 ethtool iperf3 curl \
-                tshark ucarp python3 procps
+                tshark ucarp python3 python3-prometheus-client procps
 export RUST_BACKTRACE ?= 1
+# Where cargo builds (honours CARGO_TARGET_DIR, as cargo does).
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
 .PHONY: all deps build demo test lint bench fuzz clean
 FUZZ_SECONDS ?= 30
@@ -32,12 +34,12 @@ build: deps
 # transfer through it, then the node's counters.
 demo: build
 	$(CARGO) build --release -p rampart-tests --bin rampart-demo
-	./target/release/rampart-demo --rampart ./target/release/rampart
+	$(TARGET_DIR)/release/rampart-demo --rampart $(TARGET_DIR)/release/rampart
 
 # Every test: unit, property, EAL over vdevs, the netns lab. Benches run once in test mode.
 test: deps
 	$(CARGO) build --bins
-	RAMPART_BIN=$(CURDIR)/target/debug/rampart $(CARGO) test --workspace --all-targets
+	RAMPART_BIN=$(TARGET_DIR)/debug/rampart $(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --exclude dpdk-sys --doc
 
 lint: deps

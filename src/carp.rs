@@ -5,11 +5,12 @@
 //!
 //! The node's demotion counter takes the pfsync bulk update (+240 while it is pending, as
 //! pfSense) and data ports whose link is down; maintenance mode (advskew 254) is kept in a
-//! file beside the config so that it survives a restart.
+//! file beside the config so that it survives a restart, and the control socket turns it on
+//! or off live through [`CarpRuntime::maintenance`].
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -258,20 +259,32 @@ pub struct CarpRuntime {
     pub bulk_pending: Box<dyn Fn() -> bool + Send>,
     /// Link state of every data port, by index.
     pub links_up: Box<dyn Fn() -> Vec<bool> + Send>,
-    /// The persistent maintenance-mode file.
-    pub maintenance_file: PathBuf,
+    /// Maintenance mode as the operator wants it: set from the persistent file at start
+    /// ([`load_maintenance`]), changed live by the control socket; the thread follows it
+    /// within a few milliseconds.
+    pub maintenance: Arc<AtomicBool>,
     /// Set to stop: every MASTER sends its bow-out first.
     pub stop: Arc<AtomicBool>,
     /// Where the status goes.
     pub status: Arc<ArcSwap<CarpStatus>>,
 }
 
+/// Maintenance mode as recorded in `path` (off when the file is missing; off, with an error
+/// logged, when it cannot be read).
+pub fn load_maintenance(path: &Path) -> bool {
+    match rampart_control::carp::maintenance::load(path) {
+        Ok(record) => record.enabled,
+        Err(err) => {
+            tracing::error!(%err, "maintenance mode record unreadable; starting out of maintenance");
+            false
+        }
+    }
+}
+
 /// Runs CARP until `stop`; sends the bow-outs before returning.
 pub fn run(rt: CarpRuntime) {
     let mut machines: Vec<(VhidSpec, Machine, Option<String>, u64)> = Vec::new();
-    let maintenance = rampart_control::carp::maintenance::load(&rt.maintenance_file)
-        .map(|r| r.enabled)
-        .unwrap_or(false);
+    let mut maintenance = rt.maintenance.load(Ordering::Relaxed);
     let now = rt.clock.now();
     for (i, spec) in rt.vhids.iter().enumerate() {
         let mut config = VhidConfig::new(
@@ -310,6 +323,16 @@ pub fn run(rt: CarpRuntime) {
     loop {
         let now = rt.clock.now();
         let stopping = rt.stop.load(Ordering::Relaxed);
+        let wanted = rt.maintenance.load(Ordering::Relaxed);
+        if wanted != maintenance {
+            maintenance = wanted;
+            tracing::info!(maintenance, "CARP maintenance mode changed by the operator");
+            for (_, m, ..) in &mut machines {
+                m.handle(now, Event::Maintenance(maintenance));
+            }
+            status.maintenance = maintenance;
+            last_publish = Instant::ZERO;
+        }
         if stopping {
             for (_, m, ..) in &mut machines {
                 m.handle(now, Event::Shutdown);

@@ -3,11 +3,14 @@
 #![forbid(unsafe_code)]
 
 pub mod carp;
+pub mod ctl;
+pub mod metrics;
 pub mod nat;
 pub mod report;
 pub mod ruleset;
 pub mod setup;
 pub mod sync;
+pub mod telemetry;
 
 /// Version line: crate version, git revision and the DPDK it was built against.
 pub const VERSION: &str = concat!(

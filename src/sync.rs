@@ -13,7 +13,8 @@ use rampart_sync::lcore::SyncSettings;
 use crate::setup::sync_interface;
 
 /// What the sync core runs with, or `None` when `<hasync><pfsyncenabled>` is off; setting
-/// `list_request` makes it write every state to `list_path`.
+/// `list_request` makes it write every state to `list_path`, setting `resync_request` makes
+/// it ask the peer for a bulk update.
 ///
 /// # Errors
 /// [`KeyTooShort`] for a `<rampart><synckey>` too short to use (validation refuses it first).
@@ -21,6 +22,7 @@ pub fn settings(
     config: &Config,
     list_request: Arc<AtomicBool>,
     list_path: PathBuf,
+    resync_request: Arc<AtomicBool>,
 ) -> Result<Option<SyncSettings>, KeyTooShort> {
     if sync_interface(config).is_none() {
         return Ok(None);
@@ -43,5 +45,6 @@ pub fn settings(
         epoch,
         list_request,
         list_path,
+        resync_request,
     }))
 }

@@ -1,6 +1,9 @@
 //! rampart's control plane: the pfSense `config.xml` model ([`config`]) and CARP's codec
-//! and per-vhid state machine ([`carp`]), both sans-IO.
+//! and per-vhid state machine ([`carp`]), both sans-IO; the control socket ([`ctl`]) and the
+//! Prometheus endpoint ([`metrics`]), which serve what the daemon hands them.
 #![forbid(unsafe_code)]
 
 pub mod carp;
 pub mod config;
+pub mod ctl;
+pub mod metrics;

@@ -629,6 +629,25 @@ fn rampart_settings() {
         ha_with(&[("<workers>2</workers>", "<worker>2</worker>")]),
         ["/pfsense/rampart/worker: unknown element <worker>"]
     );
+    let ok =
+        "<workers>2</workers><ctlsocket>/run/fw1.sock</ctlsocket><metrics>[::1]:9100</metrics>";
+    assert!(ha_with(&[("<workers>2</workers>", ok)]).is_empty());
+    let mut doc = HA.replacen("<workers>2</workers>", ok, 1);
+    let r = Config::parse(doc.as_bytes()).unwrap().rampart.unwrap();
+    assert_eq!(r.ctl_socket.as_deref(), Some("/run/fw1.sock"));
+    assert_eq!(r.metrics, Some("[::1]:9100".parse().unwrap()));
+    doc = HA.replacen(
+        "<workers>2</workers>",
+        "<workers>2</workers><ctlsocket>fw1.sock</ctlsocket><metrics>localhost</metrics>",
+        1,
+    );
+    assert_eq!(
+        errors_of(&doc),
+        [
+            "/pfsense/rampart/ctlsocket: `fw1.sock` is not valid: expected an absolute path",
+            "/pfsense/rampart/metrics: `localhost` is not valid: expected an address and port such as 127.0.0.1:9100 or [::1]:9100"
+        ]
+    );
 }
 
 #[test]

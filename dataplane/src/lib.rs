@@ -21,6 +21,7 @@ pub mod lpm;
 pub mod nat;
 pub mod neighbour;
 pub mod node;
+pub mod ops;
 pub mod route;
 pub mod route6;
 pub mod rules;
@@ -35,7 +36,7 @@ pub mod worker;
 
 pub use counters::{DropReason, WorkerCounters};
 pub use node::{
-    FirewallSpec, Node, NodeError, NodeReport, NodeSpec, PortSpec, PortStatus, SyncEnds,
-    SyncPortSpec,
+    FirewallSpec, Node, NodeError, NodeReport, NodeSpec, PolicyHandle, PortSpec, PortStatus,
+    SyncEnds, SyncPortSpec,
 };
 pub use worker::Polling;

@@ -22,6 +22,7 @@ use crate::forward::{Forwarder, PortSetup};
 use crate::handoff::{self, Handoff};
 use crate::nat::Nat;
 use crate::neighbour::NeighbourLimits;
+use crate::ops::OpsClient;
 use crate::route::{Ipv4Net, RouteError, RouteTable};
 use crate::route6::{Ipv6Net, Route6Error, Route6Table};
 use crate::rules::Ruleset;
@@ -211,6 +212,43 @@ pub struct NodeReport {
     pub ports: Vec<PortStatus>,
 }
 
+/// Swaps a running node's filter and NAT rules from any thread.
+#[derive(Clone)]
+pub struct PolicyHandle {
+    policies: Arc<ArcSwap<Policy>>,
+    ports: usize,
+}
+
+impl std::fmt::Debug for PolicyHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyHandle")
+            .field("ports", &self.ports)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PolicyHandle {
+    /// Replaces the filter and NAT rules; every worker swaps them in within a few
+    /// milliseconds, keeping its states.
+    ///
+    /// # Errors
+    /// [`NodeError::Spec`] if the ruleset is for another number of ports; nothing changes.
+    pub fn set(&self, ruleset: Ruleset, nat: Nat) -> Result<(), NodeError> {
+        if ruleset.options().ports != self.ports {
+            return Err(NodeError::Spec(format!(
+                "the ruleset is for {} ports, the node has {}",
+                ruleset.options().ports,
+                self.ports
+            )));
+        }
+        self.policies.store(Arc::new(Policy {
+            ruleset: Arc::new(ruleset),
+            nat: Arc::new(nat),
+        }));
+        Ok(())
+    }
+}
+
 /// A running node.
 pub struct Node {
     stop: Arc<AtomicBool>,
@@ -224,6 +262,7 @@ pub struct Node {
     sync_ends: Option<SyncEnds>,
     control: Option<ControlLink>,
     sync_thread: Option<JoinHandle<()>>,
+    ops: Option<OpsClient>,
     // Dropped last: EAL cleanup after every DPDK object is gone.
     _eal: Eal,
 }
@@ -380,6 +419,7 @@ impl Node {
             sync_ends: None,
             control: control.clone(),
             sync_thread: None,
+            ops: None,
             _eal: eal,
         };
         if let Some((spec_sync, mac, rx, tx, core)) = sync_parts {
@@ -403,6 +443,9 @@ impl Node {
         } else {
             vec![Handoff::default()]
         };
+        let (ops_ends, ops_client) = crate::ops::links(spec.workers);
+        let mut ops_ends = ops_ends.into_iter();
+        node.ops = Some(ops_client);
         for (index, (rx, tx)) in rx_by_worker.into_iter().zip(tx_by_worker).enumerate() {
             let mut forwarder = Forwarder::new(&setups, routes.clone(), NeighbourLimits::default())
                 .with_routes6(routes6.clone());
@@ -444,6 +487,9 @@ impl Node {
             }
             if let Some(link) = worker_links.get_mut(index).and_then(Option::take) {
                 worker.attach_sync(link);
+            }
+            if let Some(ops) = ops_ends.next() {
+                worker.attach_ops(ops);
             }
             node.published.push(worker.published_counters());
             let stop = stop.clone();
@@ -495,21 +541,18 @@ impl Node {
     /// [`NodeError::Spec`] if the node runs without a firewall or the ruleset is for another
     /// number of ports; nothing changes then.
     pub fn set_policy(&self, ruleset: Ruleset, nat: Nat) -> Result<(), NodeError> {
-        let Some(policies) = &self.policies else {
-            return Err(NodeError::Spec("the node runs without a firewall".into()));
-        };
-        if ruleset.options().ports != self.ports.len() {
-            return Err(NodeError::Spec(format!(
-                "the ruleset is for {} ports, the node has {}",
-                ruleset.options().ports,
-                self.ports.len()
-            )));
-        }
-        policies.store(Arc::new(Policy {
-            ruleset: Arc::new(ruleset),
-            nat: Arc::new(nat),
-        }));
-        Ok(())
+        self.policy_handle()
+            .ok_or_else(|| NodeError::Spec("the node runs without a firewall".into()))?
+            .set(ruleset, nat)
+    }
+
+    /// Where other threads swap the rules in (the control socket's `config apply`), if the
+    /// node runs a firewall.
+    pub fn policy_handle(&self) -> Option<PolicyHandle> {
+        self.policies.as_ref().map(|policies| PolicyHandle {
+            policies: policies.clone(),
+            ports: self.ports.len(),
+        })
     }
 
     /// Runs `body` on its own thread with the sync port's queues and the rings to the
@@ -536,6 +579,12 @@ impl Node {
     /// the node has VIPs.
     pub fn control_link(&self) -> Option<ControlLink> {
         self.control.clone()
+    }
+
+    /// The operator's link to the workers' states (list, count, kill), once: whoever serves
+    /// the operator takes it.
+    pub fn take_ops(&mut self) -> Option<OpsClient> {
+        self.ops.take()
     }
 
     /// The clock the workers read.

@@ -15,6 +15,7 @@ use crate::firewall::Policy;
 use crate::forward::{Forwarder, Output};
 use crate::handoff::Handoff;
 use crate::nat::Nat;
+use crate::ops::OpsWorker;
 use crate::sync_link::WorkerLink;
 use crate::time::{Instant, MonotonicClock};
 use crate::vip::VipTable;
@@ -110,6 +111,8 @@ pub struct Worker {
     /// CARP packets to control, control's frames to send, the VIP table.
     control: Option<ControlLink>,
     vips_applied: Option<Arc<VipTable>>,
+    /// The operator's requests (list, count, kill states), walked a step per maintenance.
+    ops: Option<OpsWorker>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -159,6 +162,7 @@ impl Worker {
             sync: None,
             control: None,
             vips_applied: None,
+            ops: None,
         }
     }
 
@@ -169,6 +173,11 @@ impl Worker {
         self.forwarder.set_vips(Arc::clone(&vips));
         self.vips_applied = Some(vips);
         self.control = Some(link);
+    }
+
+    /// Answer the operator's state requests arriving on `ops`.
+    pub fn attach_ops(&mut self, ops: OpsWorker) {
+        self.ops = Some(ops);
     }
 
     /// Read time from `clock` (the node's, shared with the other workers and the sync core).
@@ -321,6 +330,9 @@ impl Worker {
             }
         }
         self.forwarder.maintain(now);
+        if let Some(ops) = self.ops.as_mut() {
+            ops.service(self.forwarder.firewall_and_counters());
+        }
     }
 
     /// CARP packets to control; on worker 0, control's frames to their ports.

@@ -1,18 +1,23 @@
 //! `rampart --config FILE`: run one firewall node in the foreground until SIGTERM/SIGINT.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use arc_swap::ArcSwap;
 use clap::Parser;
 use rampart::carp::CarpStatus;
+use rampart::ctl::config::ConfigStore;
+use rampart::ctl::{CarpHandles, NodeHandler, Sources, SyncHandles, announce};
 use rampart::nat::compile_nat;
 use rampart::report::format_report;
-use rampart::ruleset::{compile_filter, compile_filter_report, port_map};
+use rampart::ruleset::{compile_filter_report, port_map};
 use rampart::setup::{load_config, node_spec};
+use rampart::telemetry::{PUBLISH, RateKeeper};
+use rampart_control::ctl::server::{Server, ServerConfig};
+use rampart_control::metrics::http::MetricsServer;
 use rampart_dataplane::Node;
 use rampart_sync::status::SyncStatus;
 use tracing_subscriber::EnvFilter;
@@ -86,11 +91,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
         return Ok(());
     }
 
+    let started = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
     }
-    // SIGUSR1 prints the counters without stopping (until the control socket of issue 7).
+    // SIGUSR1 prints the counters without stopping (the control socket has them too).
     let dump = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, dump.clone())
         .context("installing signal handlers")?;
@@ -103,8 +109,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let list_states = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGUSR2, list_states.clone())
         .context("installing signal handlers")?;
+    let xml = std::fs::read_to_string(&args.config)
+        .with_context(|| format!("reading {}", args.config.display()))?;
     let mut node = Node::start(&spec).context("starting the dataplane")?;
-    let sync_status = start_sync(
+    let sync = start_sync(
         &config,
         &mut node,
         list_states,
@@ -115,7 +123,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         &config,
         &args.config,
         &node,
-        sync_status.clone(),
+        sync.as_ref().map(|s| s.status.clone()),
         links.clone(),
     )?;
     for port in node.ports() {
@@ -124,30 +132,53 @@ fn run(args: &Args) -> anyhow::Result<()> {
     if spec.workers == 0 {
         bail!("no workers");
     }
+    let mut rates = RateKeeper::default();
+    let telemetry = Arc::new(ArcSwap::from_pointee(
+        rates.next(Instant::now(), node.report()),
+    ));
+    let sources = Arc::new(Sources {
+        started,
+        workers: spec.workers,
+        telemetry: telemetry.clone(),
+        sync: sync.as_ref().map(|s| SyncHandles {
+            status: s.status.clone(),
+            resync: s.resync.clone(),
+        }),
+        carp: carp.as_ref().map(|c| CarpHandles {
+            status: c.status.clone(),
+            maintenance: c.maintenance.clone(),
+            file: args.config.with_extension("maintenance"),
+        }),
+        ops: node.take_ops().map(Mutex::new),
+        config: Arc::new(ConfigStore::new(
+            args.config.clone(),
+            config.clone(),
+            xml,
+            node.policy_handle(),
+        )),
+        clock: node.clock(),
+    });
+    let (ctl, metrics) = start_servers(&config, &args.config, &sources)?;
     println!(
         "rampart: forwarding on {} ports with {} worker(s)",
         spec.ports.len(),
         spec.workers
     );
+    let mut last_publish = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
         links.store(Arc::new(link_states(&node)));
+        if last_publish.elapsed() >= PUBLISH {
+            last_publish = Instant::now();
+            telemetry.store(Arc::new(rates.next(last_publish, node.report())));
+        }
         if reload.swap(false, Ordering::Relaxed) {
-            match reload_rules(&args.config, &config, &node) {
-                Ok(rules) => {
-                    tracing::info!(rules, "ruleset reloaded");
-                    println!("rampart: ruleset reloaded ({rules} rules)");
-                }
-                Err(err) => {
-                    tracing::error!("reload refused, the running ruleset stays: {err:#}");
-                    println!("rampart: reload refused: {err:#}");
-                }
-            }
+            announce(&sources.config.reload());
         }
         if dump.swap(false, Ordering::Relaxed) {
             print!("{}", format_report(&node.report()));
-            if let Some(status) = &sync_status {
-                print!("{}", status.load().format());
+            if let Some(sync) = &sync {
+                print!("{}", sync.status.load().format());
             }
             if let Some(carp) = &carp {
                 print!("{}", carp.status.load().format());
@@ -156,6 +187,8 @@ fn run(args: &Args) -> anyhow::Result<()> {
         }
     }
     tracing::info!("stopping");
+    drop(metrics);
+    ctl.stop();
     if let Some(carp) = &carp {
         // Bow out first (advbase 255, advskew 255: the backup takes over at once), and give
         // worker 0 a moment to send it before the workers stop.
@@ -170,18 +203,53 @@ fn run(args: &Args) -> anyhow::Result<()> {
         print!("{}", carp.status.load().format());
     }
     print!("{}", format_report(&report));
-    if let Some(status) = &sync_status {
-        print!("{}", status.load().format());
+    if let Some(sync) = &sync {
+        print!("{}", sync.status.load().format());
     }
     println!("rampart: stopped");
     Ok(())
 }
 
-/// The CARP thread, its stop flag and its status.
+/// The control socket (`<rampart><ctlsocket>`, else `<config>.sock`) and, with
+/// `<rampart><metrics>`, the Prometheus endpoint.
+fn start_servers(
+    config: &rampart_control::config::Config,
+    config_path: &Path,
+    sources: &Arc<Sources>,
+) -> anyhow::Result<(Server, Option<MetricsServer>)> {
+    let settings = config.rampart.as_ref();
+    let socket = settings
+        .and_then(|r| r.ctl_socket.as_ref())
+        .map_or_else(|| config_path.with_extension("sock"), PathBuf::from);
+    let handler = Arc::new(NodeHandler::new(sources.clone()));
+    let ctl =
+        Server::start(ServerConfig::new(socket), handler).context("opening the control socket")?;
+    let metrics = match settings.and_then(|r| r.metrics) {
+        Some(addr) => {
+            let sources = sources.clone();
+            let render = Arc::new(move || rampart::metrics::render(&sources));
+            let server = MetricsServer::start(addr, render)
+                .with_context(|| format!("opening the metrics endpoint on {addr}"))?;
+            println!("rampart: metrics on http://{}/metrics", server.addr());
+            Some(server)
+        }
+        None => None,
+    };
+    Ok((ctl, metrics))
+}
+
+/// The CARP thread, its stop flag, its status and its maintenance switch.
 struct CarpHandle {
     stop: Arc<AtomicBool>,
     status: Arc<ArcSwap<CarpStatus>>,
+    maintenance: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<()>,
+}
+
+/// The sync core's status and its resync switch.
+struct SyncHandle {
+    status: Arc<ArcSwap<SyncStatus>>,
+    resync: Arc<AtomicBool>,
 }
 
 /// Link state of every data port.
@@ -203,13 +271,16 @@ fn start_carp(
     };
     let stop = Arc::new(AtomicBool::new(false));
     let status = Arc::new(ArcSwap::from_pointee(CarpStatus::default()));
+    let maintenance = Arc::new(AtomicBool::new(rampart::carp::load_maintenance(
+        &config_path.with_extension("maintenance"),
+    )));
     let runtime = rampart::carp::CarpRuntime {
         vhids,
         link,
         clock: node.clock(),
         bulk_pending: Box::new(move || sync_status.as_ref().is_some_and(|s| s.load().demoted())),
         links_up: Box::new(move || links.load().as_ref().clone()),
-        maintenance_file: config_path.with_extension("maintenance"),
+        maintenance: maintenance.clone(),
         stop: stop.clone(),
         status: status.clone(),
     };
@@ -220,19 +291,22 @@ fn start_carp(
     Ok(Some(CarpHandle {
         stop,
         status,
+        maintenance,
         thread,
     }))
 }
 
 /// Starts the sync core when the config turns pfsync on; returns where it publishes its
-/// status.
+/// status and the switch that asks it for a bulk update.
 fn start_sync(
     config: &rampart_control::config::Config,
     node: &mut Node,
     list_request: Arc<AtomicBool>,
     list_path: PathBuf,
-) -> anyhow::Result<Option<Arc<ArcSwap<SyncStatus>>>> {
-    let Some(settings) = rampart::sync::settings(config, list_request, list_path)? else {
+) -> anyhow::Result<Option<SyncHandle>> {
+    let resync = Arc::new(AtomicBool::new(false));
+    let Some(settings) = rampart::sync::settings(config, list_request, list_path, resync.clone())?
+    else {
         return Ok(None);
     };
     let status = Arc::new(ArcSwap::from_pointee(SyncStatus::failed(
@@ -243,24 +317,5 @@ fn start_sync(
         rampart_sync::lcore::run(ends, settings, stop, published);
     })
     .context("starting the sync core")?;
-    Ok(Some(status))
-}
-
-/// Reads `path` again and swaps in its `<filter>` and `<nat>` rules. The ports must be the ones the node
-/// runs with (changing ports needs a restart). Returns the number of rules.
-fn reload_rules(
-    path: &std::path::Path,
-    running: &rampart_control::config::Config,
-    node: &Node,
-) -> anyhow::Result<usize> {
-    let config = load_config(path)?;
-    let ports = port_map(&config);
-    if ports != port_map(running) {
-        bail!("the ports changed; restart the node to change ports");
-    }
-    let ruleset = compile_filter(&config, &ports)?;
-    let nat = compile_nat(&config, &ports)?;
-    let rules = ruleset.len();
-    node.set_policy(ruleset, nat.nat)?;
-    Ok(rules)
+    Ok(Some(SyncHandle { status, resync }))
 }

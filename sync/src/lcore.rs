@@ -45,6 +45,8 @@ pub struct SyncSettings {
     pub list_request: Arc<AtomicBool>,
     /// Where the state listing goes.
     pub list_path: std::path::PathBuf,
+    /// Set by the operator (`rampartctl sync resync`): ask the peer for a bulk update.
+    pub resync_request: Arc<AtomicBool>,
 }
 
 /// Runs the sync core until `stop` is set, publishing its status in `status`.
@@ -184,6 +186,13 @@ pub fn run(
         }
         flush(&mut ends, &mut out, &mut st);
 
+        if settings.resync_request.swap(false, Ordering::Relaxed) {
+            engine.request_resync(now);
+            st.resyncs += 1;
+            tracing::info!("bulk update requested by the operator");
+            // Published at once: the operator's client waits for this count.
+            last_publish = Instant::ZERO;
+        }
         if settings.list_request.swap(false, Ordering::Relaxed) {
             engine.request_listing();
         }

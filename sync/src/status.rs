@@ -82,6 +82,11 @@ pub struct SyncStatus {
     pub responding: bool,
     /// States the sync core knows an owner for.
     pub known_states: usize,
+    /// Whether the pending bulk request keeps CARP demoted (the start-up one does, an
+    /// operator's does not).
+    pub demoting: bool,
+    /// Bulk updates the operator asked for.
+    pub resyncs: u64,
 }
 
 impl SyncStatus {
@@ -113,6 +118,8 @@ impl SyncStatus {
             bulk: BulkState::Idle,
             responding: false,
             known_states: 0,
+            demoting: false,
+            resyncs: 0,
         }
     }
 
@@ -151,13 +158,14 @@ impl SyncStatus {
         self.bulk = engine.bulk_state();
         self.responding = engine.responding();
         self.known_states = engine.known_states();
+        self.demoting = engine.demoted();
         self.peer_resolved = resolved;
         self.frames_held = held;
     }
 
     /// Whether CARP should stay demoted (our bulk update is pending).
     pub fn demoted(&self) -> bool {
-        self.bulk.pending()
+        self.demoting
     }
 
     /// Average frame fill, 0–1.
@@ -167,6 +175,38 @@ impl SyncStatus {
         } else {
             self.fill_bytes as f64 / self.fill_limit as f64
         }
+    }
+
+    /// Every non-zero drop counter by name: transport, authentication, decoding, encoding
+    /// (`encode_` prefix) and the engine's.
+    pub fn drops(&self) -> Vec<(String, u64)> {
+        let e = &self.engine;
+        let mut drops: Vec<(String, u64)> = Vec::new();
+        for (r, n) in TRANSPORT_DROPS.iter().zip(self.transport_drops) {
+            drops.push((r.name().to_string(), n));
+        }
+        for (r, n) in AUTH_DROPS.iter().zip(self.auth_drops) {
+            drops.push((r.name().to_string(), n));
+        }
+        drops.extend(self.decode.nonzero().map(|(name, n)| (name.to_string(), n)));
+        drops.extend(
+            self.encode
+                .nonzero()
+                .map(|(name, n)| (format!("encode_{name}"), n)),
+        );
+        for (name, n) in [
+            ("unknown_updates", e.unknown_updates),
+            ("unknown_deletes", e.unknown_deletes),
+            ("unknown_requests", e.unknown_requests),
+            ("bad_creatorid", e.bad_creatorid),
+            ("backlog_full", e.backlog_full),
+            ("bus_end_ignored", e.bus_end_ignored),
+            ("ins_acks_ignored", e.ins_acks_ignored),
+        ] {
+            drops.push((name.to_string(), n));
+        }
+        drops.retain(|(_, n)| *n > 0);
+        drops
     }
 
     /// Plain text, `name value` pairs, as the node's report prints it.
@@ -226,36 +266,11 @@ impl SyncStatus {
             e.bulk_states_sent,
             e.window_pushes
         );
-        let mut drops: Vec<String> = Vec::new();
-        for (r, n) in TRANSPORT_DROPS.iter().zip(self.transport_drops) {
-            if n > 0 {
-                drops.push(format!("{} {n}", r.name()));
-            }
-        }
-        for (r, n) in AUTH_DROPS.iter().zip(self.auth_drops) {
-            if n > 0 {
-                drops.push(format!("{} {n}", r.name()));
-            }
-        }
-        drops.extend(self.decode.nonzero().map(|(name, n)| format!("{name} {n}")));
-        drops.extend(
-            self.encode
-                .nonzero()
-                .map(|(name, n)| format!("encode_{name} {n}")),
-        );
-        for (name, n) in [
-            ("unknown_updates", e.unknown_updates),
-            ("unknown_deletes", e.unknown_deletes),
-            ("unknown_requests", e.unknown_requests),
-            ("bad_creatorid", e.bad_creatorid),
-            ("backlog_full", e.backlog_full),
-            ("bus_end_ignored", e.bus_end_ignored),
-            ("ins_acks_ignored", e.ins_acks_ignored),
-        ] {
-            if n > 0 {
-                drops.push(format!("{name} {n}"));
-            }
-        }
+        let drops: Vec<String> = self
+            .drops()
+            .into_iter()
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
         if drops.is_empty() {
             let _ = writeln!(out, "pfsync drops: none");
         } else {

@@ -454,6 +454,10 @@ pub struct NodeSettings {
     /// `<pfsyncdefer>` flag: hold a new state's first packet until the peer acknowledges
     /// the state (or 20 ms), as `ifconfig pfsync0 defer`.
     pub pfsync_defer: bool,
+    /// `<ctlsocket>`: the control socket's path (the daemon's default when absent).
+    pub ctl_socket: Option<String>,
+    /// `<metrics>`: address and port of the Prometheus endpoint (off when absent).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// The pfsync full-state format a node sends (it accepts both).

@@ -1231,6 +1231,8 @@ fn rampart(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Option<No
         "synckey",
         "pfsyncversion",
         "pfsyncdefer",
+        "ctlsocket",
+        "metrics",
     ];
     const PORT_KNOWN: &[&str] = &["if", "devargs", "cpu"];
     let section = root.child("rampart")?;
@@ -1295,6 +1297,33 @@ fn rampart(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Option<No
             PfsyncVersion::V1400
         }
     };
+    let ctl_socket = opt_text(section, "ctlsocket").and_then(|v| {
+        if v.starts_with('/') {
+            Some(v)
+        } else {
+            ctx.err(
+                format!("{path}/ctlsocket"),
+                ConfigErrorKind::Invalid {
+                    value: v,
+                    expected: "an absolute path",
+                },
+            );
+            None
+        }
+    });
+    let metrics = opt_text(section, "metrics").and_then(|v| match v.parse() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            ctx.err(
+                format!("{path}/metrics"),
+                ConfigErrorKind::Invalid {
+                    value: v,
+                    expected: "an address and port such as 127.0.0.1:9100 or [::1]:9100",
+                },
+            );
+            None
+        }
+    });
     let mut ports: Vec<PortConfig> = Vec::new();
     for (i, p) in items(section, "port") {
         let pp = format!("{path}/port[{i}]");
@@ -1357,6 +1386,8 @@ fn rampart(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Option<No
         sync_key,
         pfsync_version,
         pfsync_defer: section.has_child("pfsyncdefer"),
+        ctl_socket,
+        metrics,
     })
 }
 

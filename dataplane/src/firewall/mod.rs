@@ -550,6 +550,23 @@ impl Firewall {
         }
     }
 
+    /// Removes the state at `handle` for the operator (`states kill`), as pf's `pfctl -k`:
+    /// its packets and bytes go to its rule's counters, as at expiry, and a delete event
+    /// tells the pfsync peer. Returns whether there was such a state.
+    pub fn kill(&mut self, handle: StateHandle, counters: &mut FirewallCounters) -> bool {
+        let Some(st) = self.table.remove(handle) else {
+            return false;
+        };
+        if st.rule != NO_RULE
+            && st.creation() >= self.ruleset_since
+            && let Some(c) = counters.rules.get_mut(st.rule as usize)
+        {
+            c.state_packets += st.packets[0] + st.packets[1];
+            c.state_bytes += st.bytes[0] + st.bytes[1];
+        }
+        true
+    }
+
     /// Between bursts: expire what is due (bounded work) and hand the state events on.
     /// Until the sync core consumes them (pfsync), events are counted and dropped.
     pub fn maintain(&mut self, now: Instant, counters: &mut FirewallCounters) {

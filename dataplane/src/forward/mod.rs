@@ -182,6 +182,15 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         self.firewall.as_mut()
     }
 
+    /// The firewall and its counters together (the operator's requests need both).
+    pub fn firewall_and_counters(
+        &mut self,
+    ) -> Option<(&mut Firewall, &mut crate::counters::FirewallCounters)> {
+        self.firewall
+            .as_mut()
+            .map(|fw| (fw, &mut self.counters.firewall))
+    }
+
     /// Swaps the firewall's ruleset (states are kept); nothing without a firewall.
     pub fn set_ruleset(&mut self, now: Instant, ruleset: std::sync::Arc<crate::rules::Ruleset>) {
         if let Some(fw) = self.firewall.as_mut() {

@@ -176,6 +176,8 @@ pub struct Engine {
     requester: Requester,
     responding: Option<Responding>,
     listing: Option<Listing>,
+    /// The pending bulk request is the operator's (`sync resync`): it does not demote.
+    operator_bulk: bool,
     stats: EngineStats,
 }
 
@@ -218,6 +220,7 @@ impl Engine {
             requester: Requester::new(config.bulk_retry, config.bulk_tries),
             responding: None,
             listing: None,
+            operator_bulk: false,
             stats: EngineStats::default(),
         })
     }
@@ -488,9 +491,19 @@ impl Engine {
 
     /// Ask the peer for its whole table (at start, or when the sync link is configured).
     pub fn request_bulk(&mut self, now: Instant) {
+        self.operator_bulk = false;
         if self.requester.start(now) == RequesterAction::SendRequest {
             self.send_bulk_request(now);
         }
+    }
+
+    /// Ask the peer for its whole table again, for the operator (`sync resync`). Unlike the
+    /// start-up request it does not demote CARP (a master asked to resync stays master),
+    /// unless the start-up request is still pending.
+    pub fn request_resync(&mut self, now: Instant) {
+        let demoting = self.demoted();
+        self.request_bulk(now);
+        self.operator_bulk = !demoting;
     }
 
     fn send_bulk_request(&mut self, now: Instant) {
@@ -565,7 +578,7 @@ impl Engine {
 
     /// Whether a bulk update of our own is pending (keep CARP demoted).
     pub fn demoted(&self) -> bool {
-        self.requester.state.pending()
+        self.requester.state.pending() && !self.operator_bulk
     }
 
     /// Where our bulk request stands.

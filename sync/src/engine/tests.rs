@@ -241,6 +241,27 @@ fn test_bulk_update_fills_a_restarted_peer_and_undemotes_it() {
     ));
     assert_eq!(a.engine.stats().bulk_states_sent, 1000);
     assert!(!a.engine.responding());
+
+    // The operator's resync fetches the table again without demoting B.
+    let t2 = t1 + Duration::from_secs(5);
+    b.engine.request_resync(t2);
+    assert!(b.engine.bulk_state().pending());
+    assert!(!b.engine.demoted());
+    run(&mut a, &mut b, t2, 2000);
+    assert!(matches!(
+        b.engine.bulk_state(),
+        BulkState::Done { states: 1000, .. }
+    ));
+    assert_eq!(a.engine.stats().bulk_states_sent, 2000);
+}
+
+#[test]
+fn test_a_resync_during_the_start_up_request_still_demotes() {
+    let mut b = Node::new(2, 1);
+    let t0 = Instant::from_secs(1);
+    b.engine.request_bulk(t0);
+    b.engine.request_resync(t0 + Duration::from_secs(1));
+    assert!(b.engine.demoted());
 }
 
 #[test]
