@@ -1,0 +1,382 @@
+//! TLS for both sides: the secondary's certificate (loaded, or self-signed on first start)
+//! and how the primary checks the secondary's.
+//!
+//! pfSense's client checks nothing at all (reference §1.4, P12): a man in the middle of the
+//! sync link would learn the admin password and every CARP secret. rampart's client does
+//! one of two things, chosen explicitly ([`PeerVerification`]):
+//! * [`PeerVerification::Pinned`] (the default to configure): the secondary's leaf
+//!   certificate must have this SHA-256 fingerprint ([`Fingerprint`], printed as 32
+//!   colon-separated hex bytes like `openssl x509 -fingerprint -sha256`). The name in the
+//!   certificate and its dates are not checked — the pin is the trust, which is what a
+//!   self-signed GUI certificate allows;
+//! * [`PeerVerification::Insecure`]: any certificate, as pfSense does; for a pfSense peer
+//!   whose certificate is not known yet.
+//!
+//! In both cases the handshake signature is verified, so the peer must hold the key of the
+//! certificate it shows. Only TLS 1.2 and 1.3 with rustls' default (ring) suites, which
+//! pfSense's nginx accepts; ALPN offers `http/1.1` only.
+
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
+use sha2::{Digest as _, Sha256};
+
+/// The SHA-256 of a certificate's DER encoding.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl Fingerprint {
+    /// The fingerprint of `cert_der`.
+    #[must_use]
+    pub fn of(cert_der: &[u8]) -> Self {
+        Self(Sha256::digest(cert_der).into())
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            write!(f, "{b:02X}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+/// A fingerprint that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a SHA-256 fingerprint (64 hex digits, colons allowed): `{0}`")]
+pub struct FingerprintError(pub String);
+
+impl FromStr for Fingerprint {
+    type Err = FingerprintError;
+
+    /// 64 hex digits, optionally separated by `:`, any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let hex: Vec<u8> = s.bytes().filter(|&b| b != b':').collect();
+        let err = || FingerprintError(s.chars().take(100).collect());
+        if hex.len() != 64 {
+            return Err(err());
+        }
+        let mut out = [0u8; 32];
+        for (slot, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|_| err())?;
+            *slot = u8::from_str_radix(pair, 16).map_err(|_| err())?;
+        }
+        Ok(Self(out))
+    }
+}
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A certificate or key file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A file holds no usable PEM certificate or key.
+    #[error("{}: {message}", path.display())]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Only one of the certificate and key files exists: refusing to overwrite it.
+    #[error("{} exists but {} does not; give both or neither", present.display(), missing.display())]
+    Incomplete {
+        /// The file that exists.
+        present: PathBuf,
+        /// The file that does not.
+        missing: PathBuf,
+    },
+    /// rcgen could not make a certificate.
+    #[error("generating a certificate: {0}")]
+    Generate(String),
+    /// rustls refused the configuration (e.g. key and certificate do not match).
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The secondary's TLS setup.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    /// The rustls configuration for the server.
+    pub config: Arc<ServerConfig>,
+    /// The fingerprint of the leaf certificate, to pin on the primary.
+    pub fingerprint: Fingerprint,
+    /// Whether the certificate was generated by this call.
+    pub generated: bool,
+}
+
+/// A server configuration from a certificate chain (leaf first) and its key.
+///
+/// # Errors
+/// [`TlsError::Rustls`] when rustls refuses them.
+pub fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Loads the PEM certificate chain at `cert` and key at `key`; when neither file exists,
+/// first generates a self-signed certificate for `names` (host names and addresses; the
+/// common name is "rampart XMLRPC (self-signed)") and writes both, the key readable by
+/// the owner only.
+///
+/// # Errors
+/// [`TlsError`] when only one file exists, a file cannot be read, written or parsed, or
+/// rustls refuses the pair.
+pub fn load_or_generate(cert: &Path, key: &Path, names: &[String]) -> Result<ServerTls, TlsError> {
+    let generated = match (cert.exists(), key.exists()) {
+        (true, true) => false,
+        (false, false) => {
+            generate(cert, key, names)?;
+            true
+        }
+        (true, false) => {
+            return Err(TlsError::Incomplete {
+                present: cert.to_owned(),
+                missing: key.to_owned(),
+            });
+        }
+        (false, true) => {
+            return Err(TlsError::Incomplete {
+                present: key.to_owned(),
+                missing: cert.to_owned(),
+            });
+        }
+    };
+    let pem_err = |path: &Path, e: rustls::pki_types::pem::Error| TlsError::Pem {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| pem_err(cert, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_err(cert, e))?;
+    let Some(leaf) = chain.first() else {
+        return Err(TlsError::Pem {
+            path: cert.to_owned(),
+            message: "no certificate in the file".into(),
+        });
+    };
+    let fingerprint = Fingerprint::of(leaf);
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_err(key, e))?;
+    Ok(ServerTls {
+        config: server_config(chain, key_der)?,
+        fingerprint,
+        generated,
+    })
+}
+
+fn generate(cert: &Path, key: &Path, names: &[String]) -> Result<(), TlsError> {
+    let mut params = rcgen::CertificateParams::new(names.to_vec())
+        .map_err(|e| TlsError::Generate(e.to_string()))?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "rampart XMLRPC (self-signed)");
+    let key_pair = rcgen::KeyPair::generate().map_err(|e| TlsError::Generate(e.to_string()))?;
+    let certificate = params
+        .self_signed(&key_pair)
+        .map_err(|e| TlsError::Generate(e.to_string()))?;
+    // The key first, created 0600 and never overwritten.
+    write_new(key, key_pair.serialize_pem().as_bytes(), 0o600)?;
+    write_new(cert, certificate.pem().as_bytes(), 0o644)?;
+    tracing::info!(cert = %cert.display(), fingerprint = %Fingerprint::of(certificate.der()), "generated a self-signed XMLRPC certificate");
+    Ok(())
+}
+
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
+    let io = |source| TlsError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)
+}
+
+/// How the primary checks the secondary's certificate (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerVerification {
+    /// The leaf certificate must have this fingerprint.
+    Pinned(Fingerprint),
+    /// Any certificate (pfSense's behaviour).
+    Insecure,
+}
+
+#[derive(Debug)]
+struct PeerVerifier {
+    verification: PeerVerification,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for PeerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.verification {
+            PeerVerification::Insecure => Ok(ServerCertVerified::assertion()),
+            PeerVerification::Pinned(pin) => {
+                let seen = Fingerprint::of(end_entity);
+                if seen == pin {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    Err(rustls::Error::General(format!(
+                        "peer certificate fingerprint {seen} is not the pinned {pin}"
+                    )))
+                }
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The primary's client configuration for `verification`.
+///
+/// # Errors
+/// [`TlsError::Rustls`] if the provider offers no safe protocol version (cannot happen
+/// with ring).
+pub fn client_config(verification: PeerVerification) -> Result<Arc<ClientConfig>, TlsError> {
+    let provider = provider();
+    let verifier = Arc::new(PeerVerifier {
+        verification,
+        provider: provider.clone(),
+    });
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_fingerprint_text() {
+        let f = Fingerprint([0xab; 32]);
+        let s = f.to_string();
+        assert_eq!(s.len(), 95);
+        assert!(s.starts_with("AB:AB:"));
+        assert_eq!(s.parse::<Fingerprint>(), Ok(f));
+        assert_eq!(
+            s.replace(':', "").to_lowercase().parse::<Fingerprint>(),
+            Ok(f)
+        );
+        assert!("AB:CD".parse::<Fingerprint>().is_err());
+        assert!("zz".repeat(32).parse::<Fingerprint>().is_err());
+    }
+
+    #[test]
+    fn test_generate_then_load() {
+        let dir = std::env::temp_dir().join(format!("rampart-tls-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let cert = dir.join("sub/cert.pem");
+        let key = dir.join("sub/key.pem");
+        let first = load_or_generate(&cert, &key, &["fw-b".into(), "172.16.0.2".into()]).unwrap();
+        assert!(first.generated);
+        let mode = std::fs::metadata(&key).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+        let again = load_or_generate(&cert, &key, &[]).unwrap();
+        assert!(!again.generated);
+        assert_eq!(again.fingerprint, first.fingerprint);
+        std::fs::remove_file(&key).unwrap();
+        assert!(matches!(
+            load_or_generate(&cert, &key, &[]),
+            Err(TlsError::Incomplete { .. })
+        ));
+        std::fs::write(&key, "not pem").unwrap();
+        assert!(matches!(
+            load_or_generate(&cert, &key, &[]),
+            Err(TlsError::Pem { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(client_config(PeerVerification::Insecure).is_ok());
+    }
+}
