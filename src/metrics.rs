@@ -86,7 +86,7 @@ fn workers(e: &mut Exposition, s: &Sources) {
             f.int(&[("worker", &worker), ("reason", r.name())], c.dropped(r));
         }
     }
-    let per_worker: [Getter<rampart_dataplane::WorkerCounters>; 6] = [
+    let per_worker: [Getter<rampart_dataplane::WorkerCounters>; 7] = [
         (
             "rampart_states",
             MetricType::Gauge,
@@ -116,6 +116,13 @@ fn workers(e: &mut Exposition, s: &Sources) {
             MetricType::Counter,
             "States imported from the pfsync peer.",
             |c| c.firewall.sync_apply.imported,
+        ),
+        (
+            "rampart_picked_up_loose_total",
+            MetricType::Counter,
+            "TCP segments of states learned from the pfsync peer passed as loose matches \
+             (a takeover picking up streams its copy lagged behind).",
+            |c| c.firewall.picked_up_loose,
         ),
         (
             "rampart_forwarded_total",

@@ -10,14 +10,14 @@ pub fn format_report(report: &NodeReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<12} {:<18} {:<17} {:>5} {:>10} {:>10} {:>10} {:>10}",
-        "port", "device", "mac", "link", "rx_pkts", "rx_bytes", "tx_pkts", "tx_bytes"
+        "{:<12} {:<18} {:<17} {:>5} {:>10} {:>10} {:>10} {:>10} {:>9}",
+        "port", "device", "mac", "link", "rx_pkts", "rx_bytes", "tx_pkts", "tx_bytes", "rx_missed"
     );
     for (i, port) in report.ports.iter().enumerate() {
         let pc = c.ports.get(i).copied().unwrap_or_default();
         let _ = writeln!(
             out,
-            "{:<12} {:<18} {:<17} {:>5} {:>10} {:>10} {:>10} {:>10}",
+            "{:<12} {:<18} {:<17} {:>5} {:>10} {:>10} {:>10} {:>10} {:>9}",
             port.name,
             port.device,
             port.mac.to_string(),
@@ -25,7 +25,9 @@ pub fn format_report(report: &NodeReport) -> String {
             pc.rx_packets,
             pc.rx_bytes,
             pc.tx_packets,
-            pc.tx_bytes
+            pc.tx_bytes,
+            // Dropped by the device or the kernel's ring before a worker saw them.
+            port.stats.rx_missed
         );
     }
     let _ = writeln!(
@@ -91,7 +93,8 @@ pub fn format_report(report: &NodeReport) -> String {
     let _ = writeln!(
         out,
         "states_imported {}  import_full {}  import_exists {}  import_invalid {}  sync_merged {}  \
-         sync_stale {}  sync_unknown {}  sync_deleted {}  sync_delete_unknown {}  sync_cleared {}",
+         sync_stale {}  sync_unknown {}  sync_deleted {}  sync_delete_unknown {}  sync_cleared {}  \
+         picked_up_loose {}",
         a.imported,
         a.import_full,
         a.import_exists,
@@ -101,7 +104,8 @@ pub fn format_report(report: &NodeReport) -> String {
         a.unknown,
         a.deleted,
         a.delete_unknown,
-        a.cleared
+        a.cleared,
+        fw.picked_up_loose
     );
     let drops: Vec<String> = DropReason::ALL
         .iter()

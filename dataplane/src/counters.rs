@@ -300,6 +300,9 @@ pub struct FirewallCounters {
     pub states_removed: u64,
     /// Packets that matched a state.
     pub state_hits: u64,
+    /// TCP segments of states learned from the pfsync peer that failed the windows and passed
+    /// as loose matches: a takeover picking up streams the copy lagged behind.
+    pub picked_up_loose: u64,
     /// Packets that had no state and went to the rules.
     pub rule_evaluations: u64,
     /// TCP RSTs sent for `reject` rules.
@@ -343,6 +346,7 @@ impl FirewallCounters {
         self.states_expired += other.states_expired;
         self.states_removed += other.states_removed;
         self.state_hits += other.state_hits;
+        self.picked_up_loose += other.picked_up_loose;
         self.rule_evaluations += other.rule_evaluations;
         self.rejects_rst += other.rejects_rst;
         self.rejects_icmp += other.rejects_icmp;

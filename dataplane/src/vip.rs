@@ -70,6 +70,11 @@ impl VipTable {
             .map(|v| v.vhid)
     }
 
+    /// Whether `addr` is a VIP on `port`, whatever this node's role for it.
+    pub fn is_vip_on(&self, port: usize, addr: Ipv4Addr) -> bool {
+        self.vips.iter().any(|v| v.port == port && v.addr == addr)
+    }
+
     /// Whether `addr` is a VIP of a vhid this node is MASTER of (on any port).
     pub fn is_local(&self, addr: Ipv4Addr) -> bool {
         self.vips.iter().any(|v| v.master && v.addr == addr)

@@ -16,7 +16,7 @@ use rampart_dataplane::dpdk::{Mbuf, RxBatch};
 use rampart_dataplane::time::Instant;
 
 use crate::auth::{AuthError, Signer, SyncKey, Verifier};
-use crate::engine::{Engine, EngineConfig, Message};
+use crate::engine::{BulkState, Engine, EngineConfig, Message};
 use crate::frames::{self, FrameDrops, StateFormat};
 use crate::status::SyncStatus;
 use crate::transport::{Inbound, SyncTransport};
@@ -106,6 +106,7 @@ pub fn run(
     let mut idle_sleep = Duration::ZERO;
     let mut nat_seen = None;
     let mut auth_logged: HashMap<(AuthError, Ipv4Addr), Option<Instant>> = HashMap::new();
+    let mut bulk_seen = engine.bulk_state();
     while !stop.load(Ordering::Relaxed) {
         let now = ends.clock.now();
         let mut work = 0;
@@ -209,6 +210,11 @@ pub fn run(
                 }
             }
         }
+        let bulk = engine.bulk_state();
+        if bulk.name() != bulk_seen.name() {
+            log_bulk(&bulk);
+            bulk_seen = bulk;
+        }
         if now.since(last_publish) >= PUBLISH {
             if let Some(policies) = &ends.policies {
                 let current = policies.load();
@@ -261,4 +267,20 @@ fn flush(ends: &mut SyncEnds, out: &mut Vec<Mbuf>, st: &mut SyncStatus) {
     st.bytes_sent_wire += bytes;
     st.tx_failed += (wanted - sent) as u64;
     out.clear();
+}
+
+/// One line when this node's own bulk update ends: what CARP's demotion waited for.
+fn log_bulk(bulk: &BulkState) {
+    match *bulk {
+        BulkState::Done { states, took } => tracing::info!(
+            states,
+            took_ms = took.as_millis() as u64,
+            "pfsync bulk update done"
+        ),
+        BulkState::Failed { tries } => tracing::warn!(
+            tries,
+            "pfsync bulk update failed: no answer from the peer; undemoting anyway"
+        ),
+        BulkState::Idle | BulkState::Requested { .. } | BulkState::Receiving { .. } => {}
+    }
 }

@@ -456,6 +456,8 @@ pub struct Lab {
     hosts: Vec<Host>,
     attachments: Vec<Attachment>,
     torn_down: bool,
+    /// Keep the log folder at teardown (a failure the caller will report).
+    keep_logs: bool,
 }
 
 impl Lab {
@@ -491,6 +493,7 @@ impl Lab {
             hosts: Vec::new(),
             attachments: Vec::new(),
             torn_down: false,
+            keep_logs: false,
         };
         // On error, `lab` is dropped here and removes what exists.
         lab.build()
@@ -791,6 +794,12 @@ impl Lab {
         self.teardown_inner()
     }
 
+    /// Keeps the logs (daemons', captures) past the teardown, as after a panic: for a
+    /// failure found while the lab runs and reported after it is gone.
+    pub fn keep_logs(&mut self) {
+        self.keep_logs = true;
+    }
+
     fn teardown_inner(&mut self) -> Result<()> {
         if self.torn_down {
             return Ok(());
@@ -824,7 +833,7 @@ impl Lab {
         }
         let logs = std::env::temp_dir().join(&self.prefix);
         if logs.is_dir() {
-            if std::thread::panicking() {
+            if std::thread::panicking() || self.keep_logs {
                 eprintln!("lab: keeping logs of the failed test in {}", logs.display());
             } else if let Err(e) = std::fs::remove_dir_all(&logs) {
                 errors.push(format!("removing {}: {e}", logs.display()));

@@ -45,10 +45,12 @@
 //! # }
 //! ```
 
+pub mod failover;
 pub mod lab;
 pub mod netns;
 pub mod node;
 pub mod process;
+pub mod timeline;
 pub mod traffic;
 
 pub use lab::{Addressing, Host, Lab, Segment, Topology, require_root_and_tools, sweep_stale};

@@ -233,6 +233,10 @@ pub struct StreamsConfig {
     pub bytes_per_stream: u64,
     /// Bound on the whole run, connects included.
     pub timeout: Duration,
+    /// Bytes per second each sender keeps to (`None`: as fast as TCP goes). A paced stream
+    /// lasts `bytes_per_stream / rate` seconds whatever the path's speed, so a failover can
+    /// be timed to fall in the middle of it.
+    pub rate_per_stream: Option<u64>,
 }
 
 /// Result of [`tcp_transfer`].
@@ -298,6 +302,7 @@ fn send_stream(
     index: u32,
     nonce: u64,
     len: u64,
+    rate: Option<u64>,
     deadline: Instant,
 ) -> Result<u64> {
     let mut s =
@@ -313,8 +318,17 @@ fn send_stream(
     let seed = stream_seed(nonce, index);
     let mut buf = vec![0u8; CHUNK];
     let mut sent = 0u64;
+    // Paced: about 50 writes a second.
+    let step = rate.map_or(CHUNK as u64, |r| (r / 50).clamp(1024, CHUNK as u64));
+    let started = Instant::now();
     while sent < len {
-        let n = (len - sent).min(CHUNK as u64) as usize;
+        if let Some(rate) = rate {
+            let due = Duration::from_secs_f64(sent as f64 / rate.max(1) as f64);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait.min(remaining(deadline)?));
+            }
+        }
+        let n = (len - sent).min(step) as usize;
         let chunk = buf.get_mut(..n).unwrap_or_default();
         pattern_fill(seed, sent, chunk);
         s.set_write_timeout(Some(remaining(deadline)?))?;
@@ -461,7 +475,14 @@ fn send_all(
             let spawned = std::thread::Builder::new()
                 .stack_size(256 * 1024)
                 .spawn_scoped(scope, move || {
-                    send_stream(to, index, nonce, cfg.bytes_per_stream, deadline)
+                    send_stream(
+                        to,
+                        index,
+                        nonce,
+                        cfg.bytes_per_stream,
+                        cfg.rate_per_stream,
+                        deadline,
+                    )
                 });
             match spawned {
                 Ok(h) => handles.push(Ok(h)),
@@ -565,6 +586,7 @@ pub fn tcp_transfer(
         streams: 1,
         bytes_per_stream: bytes,
         timeout: Duration::from_secs(30),
+        rate_per_stream: None,
     };
     let r = tcp_streams(lab, from, to, to_addr, port, &cfg)?;
     if !r.all_ok() || r.bytes_verified != bytes {

@@ -258,6 +258,7 @@ fn lan_reaches_http_only_and_the_state_table_guards_the_rest() {
         streams: 4,
         bytes_per_stream: 64 << 20,
         timeout: Duration::from_secs(60),
+        rate_per_stream: None,
     };
     let (transfer, answer) = std::thread::scope(|scope| {
         let transfer =
@@ -345,6 +346,7 @@ fn outbound_nat_hides_the_lan_with_two_workers() {
             streams: 16,
             bytes_per_stream: 1 << 20,
             timeout: Duration::from_secs(60),
+            rate_per_stream: None,
         },
     )
     .unwrap();

@@ -73,6 +73,7 @@ fn rampart_routes_ping_and_tcp_between_namespaces() {
             streams: 20,
             bytes_per_stream: 256 << 10,
             timeout: Duration::from_secs(60),
+            rate_per_stream: None,
         },
     )
     .unwrap();
@@ -133,6 +134,7 @@ fn two_workers_forward_every_stream() {
             streams: 32,
             bytes_per_stream: 256 << 10,
             timeout: Duration::from_secs(60),
+            rate_per_stream: None,
         },
     )
     .unwrap_or_else(|e| panic!("{e:#}\n{}", node.process.log()));

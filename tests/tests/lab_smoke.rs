@@ -121,6 +121,7 @@ fn single_node_router_ping_and_verified_tcp() {
         streams: 200,
         bytes_per_stream: 64 * 1024,
         timeout: Duration::from_secs(15),
+        rate_per_stream: None,
     };
     let r = tcp_streams(&lab, Host::Client, Host::Server, server, 5202, &cfg).unwrap();
     eprintln!(
@@ -135,6 +136,7 @@ fn single_node_router_ping_and_verified_tcp() {
         streams: 1,
         bytes_per_stream: 10,
         timeout: Duration::from_secs(5),
+        rate_per_stream: None,
     };
     let t = Instant::now();
     let r = tcp_streams(

@@ -594,6 +594,7 @@ impl Firewall {
         counters.states_inserted = stats.inserted;
         counters.states_expired = stats.expired;
         counters.states_removed = stats.removed;
+        counters.picked_up_loose = stats.picked_up_loose;
     }
 }
 

@@ -65,7 +65,10 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
                 .answering(rx_port, target)
                 .map(|vhid| (virtual_mac(vhid), target))
         };
-        let for_us = answer_as.is_some();
+        // A host asking for a VIP talks to whoever is MASTER; a BACKUP learns it too (creates
+        // the entry, as for a request to its own address), so that a takeover finds its
+        // neighbours resolved instead of holding, and dropping, their first packets.
+        let create = answer_as.is_some() || self.vips.is_vip_on(rx_port, target);
         if learnable {
             let mut sink = Sink {
                 ports: &self.ports,
@@ -78,7 +81,7 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
                 rx_port,
                 sender_ip,
                 repr.source_hardware_addr,
-                for_us,
+                create,
                 &mut sink,
             );
         }

@@ -4,8 +4,10 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::testkit::Hosts;
+use crate::vip::{Vip, VipTable};
 use crate::wire::icmpv4::msg_type;
 use crate::wire::{ArpOperation, ArpRepr, Icmpv4Packet, UdpPacket};
+use std::sync::Arc;
 
 const LAN_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 1, 1]);
 const WAN_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 2, 1]);
@@ -153,6 +155,32 @@ fn ignores_arp_for_other_addresses() {
         0,
         "no entry created from ARP not addressed to us"
     );
+}
+
+#[test]
+fn a_backup_learns_hosts_asking_for_its_vips() {
+    let mut f = forwarder();
+    let vip = Ipv4Addr::new(10, 0, 1, 254);
+    f.set_vips(Arc::new(VipTable::new(vec![Vip {
+        port: 0,
+        addr: vip,
+        vhid: 1,
+        master: false,
+    }])));
+    let out = run(
+        &mut f,
+        0,
+        arp(
+            ArpOperation::Request,
+            CLIENT_MAC,
+            CLIENT,
+            MacAddr::ZERO,
+            vip,
+        ),
+    );
+    assert!(out.tx[0].is_empty(), "a BACKUP does not answer");
+    assert_eq!(f.counters().dropped(DropReason::ArpNotForUs), 1);
+    assert_eq!(f.neighbours(), 1, "but it knows the client for a takeover");
 }
 
 #[test]

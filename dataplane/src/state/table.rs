@@ -47,6 +47,28 @@ pub struct Match {
     pub side: KeySide,
 }
 
+/// `t` in whole seconds modulo 2¹⁶ ([`State::grace_until`]'s unit: compared by wrapping
+/// difference, good for grace periods far shorter than 9 hours).
+fn grace_secs(t: Instant) -> u16 {
+    (t.micros() / 1_000_000) as u16
+}
+
+/// [`State`]'s local bits (never synced): the keys differ (NAT).
+const TRANSLATED: u8 = 1;
+/// Local bit: the `src` peer came from the pfsync peer and has not yet sent a segment that
+/// passed the window checks here.
+pub(super) const PICKED_UP_SRC: u8 = 2;
+/// Local bit: the same for the `dst` peer.
+pub(super) const PICKED_UP_DST: u8 = 4;
+const PICKED_UP: u8 = PICKED_UP_SRC | PICKED_UP_DST;
+/// Local bit: this node has forwarded a packet of a picked-up state, and its grace runs out at
+/// [`State::grace_until`].
+const GRACE_STARTED: u8 = 8;
+/// How long a state learned from the pfsync peer may pass segments outside its (possibly
+/// stale) windows, from the first packet this node forwards for it: a takeover's in-flight
+/// segments and retransmissions arrive within this.
+pub const PICKED_UP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// One connection state: what pf keeps in `struct pf_kstate` that pfsync copies.
 ///
 /// Keys, ids and timing are read-only outside the table (the index and the wheel depend on
@@ -67,9 +89,9 @@ pub struct State {
     wire: StateKey,
     /// pf log flags.
     pub log: u8,
-    /// Whether the keys differ (NAT): kept beside the wire key so that a lookup knows
-    /// without reading the stack key's line.
-    translated: bool,
+    /// Local bits: [`TRANSLATED`] (kept beside the wire key so that a lookup knows without
+    /// reading the stack key's line), the `PICKED_UP_*` bits and [`GRACE_STARTED`].
+    local: u8,
     /// Interface (port index) the state is bound to; `None` = floating.
     pub interface: Option<u16>,
     /// The peer that sent the creating packet.
@@ -93,6 +115,9 @@ pub struct State {
     /// checked before use, so a stale link costs a lookup, never a wrong match.
     twin: StateHandle,
     stack: StateKey,
+    /// End of a picked-up state's grace, in whole seconds of [`Instant`] modulo 2¹⁶ (the
+    /// slot's last two bytes; read only when a segment fails the windows).
+    grace_until: u16,
 }
 
 impl State {
@@ -117,8 +142,15 @@ impl State {
         synced_seqlo: [0; 2],
         interface: None,
         log: 0,
-        translated: false,
+        local: 0,
+        grace_until: 0,
     };
+
+    /// Whether a picked-up state's grace (if started) still runs at `now`.
+    fn in_grace(&self, now: Instant) -> bool {
+        self.local & GRACE_STARTED == 0
+            || (grace_secs(now).wrapping_sub(self.grace_until) as i16) < 0
+    }
 
     /// The wire key (pfsync `key[0]`).
     pub fn wire(&self) -> &StateKey {
@@ -175,7 +207,7 @@ impl State {
 
     /// Whether the wire and stack keys differ (the state translates).
     pub fn is_translated(&self) -> bool {
-        self.translated
+        self.local & TRANSLATED != 0
     }
 
     /// `(sender, receiver)` for a packet travelling `dir`.
@@ -317,6 +349,9 @@ pub struct TableStats {
     pub merged: u64,
     /// Merged updates that were behind the local state (pf's `stale`).
     pub stale: u64,
+    /// TCP segments of states learned from the pfsync peer that failed the window checks and
+    /// passed as loose matches ([`tcp::track_picked_up`]), as after a takeover.
+    pub picked_up_loose: u64,
 }
 
 /// Settings of a table.
@@ -634,7 +669,7 @@ impl StateTable {
                 .get(e.slot() as usize)
                 .and_then(Slot::live)
                 .is_some_and(|st| {
-                    st.key(e.side()) == key && side_allows(e.side(), st.translated, dir)
+                    st.key(e.side()) == key && side_allows(e.side(), st.is_translated(), dir)
                 })
         })?;
         self.peek(Entry(entry))?.confirm(Entry(entry), key, dir)
@@ -745,7 +780,7 @@ impl StateTable {
         Some(SlabPeek {
             generation: slot.generation,
             direction: st.direction,
-            translated: st.translated,
+            translated: st.is_translated(),
             key: *st.key(entry.side()),
         })
     }
@@ -804,9 +839,9 @@ impl StateTable {
     ) -> Option<Match> {
         let lookup = StateKey::lookup(key, dir);
         let st = self.slot(handle)?;
-        let side = if st.wire == lookup && side_allows(KeySide::Wire, st.translated, dir) {
+        let side = if st.wire == lookup && side_allows(KeySide::Wire, st.is_translated(), dir) {
             KeySide::Wire
-        } else if st.translated && st.stack == lookup && dir == PfDirection::Out {
+        } else if st.is_translated() && st.stack == lookup && dir == PfDirection::Out {
             KeySide::Stack
         } else {
             return None;
@@ -870,7 +905,8 @@ impl StateTable {
         let state = State {
             wire: StateKey::from_packet(&new.wire, new.direction),
             stack: StateKey::from_packet(&new.stack, new.direction),
-            translated: new.wire != new.stack,
+            local: if new.wire != new.stack { TRANSLATED } else { 0 },
+            grace_until: 0,
             src,
             dst,
             packets: [1, 0],
@@ -930,7 +966,13 @@ impl StateTable {
         let state = State {
             wire: snap.wire,
             stack: snap.stack,
-            translated: snap.wire != snap.stack,
+            local: PICKED_UP
+                | if snap.wire != snap.stack {
+                    TRANSLATED
+                } else {
+                    0
+                },
+            grace_until: 0,
             src: snap.src,
             dst: snap.dst,
             packets: snap.packets,
@@ -958,7 +1000,7 @@ impl StateTable {
     /// Refuses `state` if one of its keys is taken, except by a closed TCP state, which is
     /// removed (pf's rule on insert collisions).
     fn make_room(&mut self, state: &State) -> Result<(), StateError> {
-        let sides: &[KeySide] = if state.translated {
+        let sides: &[KeySide] = if state.is_translated() {
             &[KeySide::Wire, KeySide::Stack]
         } else {
             &[KeySide::Wire]
@@ -982,7 +1024,7 @@ impl StateTable {
 
     /// Stores a state whose keys are free: slot, index entries, id entry, wheel.
     fn place(&mut self, now: Instant, state: State) -> Result<StateHandle, StateError> {
-        let two = state.translated;
+        let two = state.is_translated();
         let slot = if let Some(slot) = self.free.pop() {
             slot
         } else if self.slots.len() < self.capacity {
@@ -1066,7 +1108,7 @@ impl StateTable {
             (
                 self.hasher.hash(&st.wire),
                 self.hasher.hash(&st.stack),
-                st.translated,
+                st.is_translated(),
                 self.hasher.hash_id(st.creatorid, st.id),
             )
         };
@@ -1133,6 +1175,7 @@ impl StateTable {
                 return Err(StateDrop::TcpReuse);
             }
         }
+        let mut picked_up_loose = false;
         let st = self.slot_mut(m.handle).ok_or(StateDrop::Invalid)?;
         let before = (st.src.state, st.dst.state, st.timeout);
         let dir = m.direction;
@@ -1143,8 +1186,20 @@ impl StateTable {
                 let result = if st.state_flags & flags::SLOPPY != 0 {
                     Ok(tcp::track_sloppy(*s, *d, seg))
                 } else {
-                    tcp::track_full(*s, *d, seg)
+                    match tcp::track_full(*s, *d, seg) {
+                        Err(_) if st.local & PICKED_UP != 0 && st.in_grace(now) => {
+                            let loose = tcp::track_picked_up(*s, *d, seg);
+                            picked_up_loose = loose.is_ok();
+                            loose
+                        }
+                        strict => strict,
+                    }
                 };
+                if st.local & PICKED_UP != 0 && st.local & GRACE_STARTED == 0 {
+                    // The first packet here of a state learned from the peer: a takeover.
+                    st.local |= GRACE_STARTED;
+                    st.grace_until = grace_secs(now + PICKED_UP_GRACE);
+                }
                 let (sender, receiver) = st.peers_mut(dir);
                 match result {
                     Ok(up) => {
@@ -1195,6 +1250,9 @@ impl StateTable {
         if new_class.is_some() {
             self.wheel
                 .refile_if_earlier(&mut self.slots, m.handle.slot, tick_of(deadline));
+        }
+        if picked_up_loose {
+            self.stats.picked_up_loose += 1;
         }
         if let Some(snap) = snapshot {
             self.events.push(StateEvent::Update(snap));

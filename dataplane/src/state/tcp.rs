@@ -257,6 +257,29 @@ pub fn is_reuse(src: &Peer, dst: &Peer, seg: &TcpSegment) -> bool {
 /// [`TcpReject`] with [`TcpDrop::BadState`] when the segment is outside the windows and not a
 /// loose match. The reject carries the peers to store anyway.
 pub fn track_full(src: Peer, dst: Peer, seg: &TcpSegment) -> Result<TcpUpdate, TcpReject> {
+    track(src, dst, seg, false)
+}
+
+/// [`track_full`] for a state whose peers this node learned from its pfsync peer and has not
+/// yet seen pass the window checks: a segment that fails them may still pass as a loose
+/// match, whatever the peers' states.
+///
+/// Why: the copy lags the master's by up to one window push plus the sync link's latency,
+/// so after a takeover the receiver's first ACK can acknowledge more than the copy knows was
+/// sent (check 3 fails). Strictly, that ACK and every retransmission's answer are dropped
+/// and the connection stalls. pf lets the same loose match pick up streams it did not see
+/// begin. The bounds widen from one `MAXACKWINDOW` to the largest window the receiver can
+/// advertise (65535 shifted by its scale) around the windows: the copy's `max_win` may predate
+/// the window the sender last saw.
+///
+/// # Errors
+///
+/// As [`track_full`], when even the loose bounds fail.
+pub fn track_picked_up(src: Peer, dst: Peer, seg: &TcpSegment) -> Result<TcpUpdate, TcpReject> {
+    track(src, dst, seg, true)
+}
+
+fn track(src: Peer, dst: Peer, seg: &TcpSegment, picked_up: bool) -> Result<TcpUpdate, TcpReject> {
     let (mut src, mut dst) = (src, dst);
     let syn = seg.has(flag::SYN);
     let fin = seg.has(flag::FIN);
@@ -346,12 +369,20 @@ pub fn track_full(src: Peer, dst: Peer, seg: &TcpSegment) -> Result<TcpUpdate, T
         && ackskew <= (max_ack << sws)
         && rst_ok;
 
+    // A picked-up copy's windows may lag the real ones by more than MAXACKWINDOW: the
+    // receiver's window may have grown since, up to the largest it can ever advertise.
+    let slack = if picked_up {
+        MAXACKWINDOW.max(TCP_MAXWIN << dws)
+    } else {
+        MAXACKWINDOW
+    };
     let loose = !in_window
-        && (dst.state < tcps::SYN_SENT
+        && (picked_up
+            || dst.state < tcps::SYN_SENT
             || dst.state >= tcps::FIN_WAIT_2
             || src.state >= tcps::FIN_WAIT_2)
-        && seq_geq(src.seqhi.wrapping_add(MAXACKWINDOW), data_end)
-        && seq_geq(seq, src.seqlo.wrapping_sub(MAXACKWINDOW));
+        && seq_geq(src.seqhi.wrapping_add(slack), data_end)
+        && seq_geq(seq, src.seqlo.wrapping_sub(slack));
 
     if !in_window && !loose {
         let mut send_rst = false;

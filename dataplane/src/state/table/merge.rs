@@ -11,7 +11,10 @@
 //! its expiry restarts now (pf). When any peer was kept local the update was stale: the caller
 //! sends its own view back at once so the peer catches up.
 
-use super::{Peer, ProtoClass, StateHandle, StateTable, Timeout, tcps, tick_of};
+use super::{
+    GRACE_STARTED, PICKED_UP_DST, PICKED_UP_SRC, Peer, ProtoClass, StateHandle, StateTable,
+    Timeout, tcps, tick_of,
+};
 use crate::time::Instant;
 
 /// What a merge did.
@@ -83,6 +86,16 @@ impl StateTable {
         let st = self.slot_mut(handle)?;
         let class = ProtoClass::of(st.proto());
         let (new_src, new_dst, kept_local) = merge_peers(class, (&st.src, &st.dst), (src, dst));
+        if new_src != st.src {
+            st.local |= PICKED_UP_SRC;
+        }
+        if new_dst != st.dst {
+            st.local |= PICKED_UP_DST;
+        }
+        if new_src != st.src || new_dst != st.dst {
+            // The peer's view again: the next takeover gets a fresh grace.
+            st.local &= !GRACE_STARTED;
+        }
         st.src = new_src;
         st.dst = new_dst;
         // The peer knows these values now: do not report them back as local progress.

@@ -541,21 +541,7 @@ fn test_events() {
 #[test]
 fn test_tcp_window_advance_is_significant() {
     let mut t = table(4);
-    let mut new = NewState::new(client_key(), PfDirection::In);
-    new.tcp = Some(seg(SYN, 1000, 0, 65_000, 0));
-    t.insert(secs(0), new).unwrap();
-    let rev = t
-        .lookup(&client_key().reversed(), PfDirection::Out)
-        .unwrap();
-    let fwd = t.lookup(&client_key(), PfDirection::In).unwrap();
-    t.track(
-        rev,
-        secs(0),
-        &tcp_meta(seg(SYN | ACK, 5000, 1001, 65_000, 0)),
-    )
-    .unwrap();
-    t.track(fwd, secs(0), &tcp_meta(seg(ACK, 1001, 5001, 65_000, 0)))
-        .unwrap();
+    let (fwd, rev) = establish(&mut t);
     t.events().drain().for_each(drop);
     let mut seq = 1001u32;
     let mut synced = 0;
@@ -668,4 +654,83 @@ fn test_slot_layout() {
     // Line 3: the stack key, whole.
     let stack = base + offset_of!(State, stack);
     assert!(stack >= 192 && stack + size_of::<StateKey>() <= 256);
+}
+
+/// Opens the client's TCP connection through `t`: its forward and reverse matches.
+fn establish(t: &mut StateTable) -> (Match, Match) {
+    let mut new = NewState::new(client_key(), PfDirection::In);
+    new.tcp = Some(seg(SYN, 1000, 0, 65_000, 0));
+    t.insert(secs(0), new).unwrap();
+    let rev = t
+        .lookup(&client_key().reversed(), PfDirection::Out)
+        .unwrap();
+    let fwd = t.lookup(&client_key(), PfDirection::In).unwrap();
+    t.track(
+        rev,
+        secs(0),
+        &tcp_meta(seg(SYN | ACK, 5000, 1001, 65_000, 0)),
+    )
+    .unwrap();
+    t.track(fwd, secs(0), &tcp_meta(seg(ACK, 1001, 5001, 65_000, 0)))
+        .unwrap();
+    (fwd, rev)
+}
+
+#[test]
+fn test_picked_up_state_has_a_grace_after_its_first_packet_here() {
+    // The master: 10 kB of the client's data, acked; the backup imports that state.
+    let mut a = table(4);
+    let (fwd, rev) = establish(&mut a);
+    let mut seq = 1001u32;
+    while seq < 11_001 {
+        a.track(fwd, secs(0), &tcp_meta(seg(ACK, seq, 5001, 65_000, 1000)))
+            .unwrap();
+        seq += 1000;
+        a.track(rev, secs(0), &tcp_meta(seg(ACK, 5001, seq, 65_000, 0)))
+            .unwrap();
+    }
+    let mut snap = a.snapshot(fwd.handle).unwrap();
+    snap.creatorid = 0x99;
+    let mut b = table(4);
+    b.import(secs(1), &snap).unwrap();
+    // The master forwarded 200 kB more before it died, so the server's first ACK through the
+    // backup is far beyond what the copy knows was sent (more than MAXACKWINDOW).
+    let rev = b
+        .lookup(&client_key().reversed(), PfDirection::Out)
+        .unwrap();
+    let far = seq + 200_000;
+    b.track(rev, secs(1), &tcp_meta(seg(ACK, 5001, far, 65_000, 0)))
+        .unwrap();
+    assert_eq!(b.stats().picked_up_loose, 1);
+    // Within the grace (from the first packet here), the same again passes.
+    b.track(
+        rev,
+        secs(10),
+        &tcp_meta(seg(ACK, 5001, far + 1000, 65_000, 0)),
+    )
+    .unwrap();
+    assert_eq!(b.stats().picked_up_loose, 2);
+    // After it, the windows are strict again: an ACK as far ahead is dropped.
+    assert_eq!(
+        b.track(
+            rev,
+            secs(12),
+            &tcp_meta(seg(ACK, 5001, far + 201_000, 65_000, 0))
+        )
+        .map(|_| ()),
+        Err(StateDrop::TcpBadState)
+    );
+}
+
+#[test]
+fn test_local_state_keeps_strict_windows() {
+    // On the master's own state, the same ACK is out of the windows.
+    let mut a = table(4);
+    let (_, rev) = establish(&mut a);
+    assert_eq!(
+        a.track(rev, secs(0), &tcp_meta(seg(ACK, 5001, 201_001, 65_000, 0)))
+            .map(|_| ()),
+        Err(StateDrop::TcpBadState)
+    );
+    assert_eq!(a.stats().picked_up_loose, 0);
 }
