@@ -53,8 +53,10 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
         };
         let sender_ip = repr.source_protocol_addr;
         // Probes (sender 0.0.0.0) and conflicting claims of our own address teach nothing.
+        // Nor do a peer's gratuitous ARPs for a VIP we share.
         let learnable = !sender_ip.is_unspecified()
             && sender_ip != our_ip
+            && !self.vips.is_vip_on(rx_port, sender_ip)
             && repr.source_hardware_addr.is_unicast();
         // Our address, or a VIP of a vhid we are MASTER of (answered with its virtual MAC).
         let target = repr.target_protocol_addr;

@@ -181,6 +181,14 @@ fn a_backup_learns_hosts_asking_for_its_vips() {
     assert!(out.tx[0].is_empty(), "a BACKUP does not answer");
     assert_eq!(f.counters().dropped(DropReason::ArpNotForUs), 1);
     assert_eq!(f.neighbours(), 1, "but it knows the client for a takeover");
+    // The master's gratuitous ARP for the shared VIP is no neighbour.
+    let peer_mac = MacAddr([0x02, 0, 0, 0, 0, 0x99]);
+    run(
+        &mut f,
+        0,
+        arp(ArpOperation::Request, peer_mac, vip, MacAddr::ZERO, vip),
+    );
+    assert_eq!(f.neighbours(), 1);
 }
 
 #[test]

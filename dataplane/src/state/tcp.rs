@@ -409,7 +409,12 @@ fn track(src: Peer, dst: Peer, seg: &TcpSegment, picked_up: bool) -> Result<TcpU
         src.seqlo = end;
     }
     let scaled = win << sws;
-    if seq_geq(ack.wrapping_add(scaled), dst.seqhi) {
+    // Without an ACK, `ack` is dst's seqlo; while dst has sent nothing that is 0, and pf's
+    // `dst.seqhi = 0 + win` then stands in dst's first-packet check, which rejects about 1 in
+    // 500 SYN|ACKs after a retransmitted SYN (their ISN within `max_win << scale` below
+    // 2^31 + win). Leave the placeholder for dst's first packet to set.
+    let ack_known = ack_flag || dst.seqlo != 0;
+    if ack_known && seq_geq(ack.wrapping_add(scaled), dst.seqhi) {
         dst.seqhi = ack.wrapping_add(scaled.max(1));
     }
 
@@ -617,6 +622,32 @@ mod tests {
         // A new SYN on the closed pair is a reuse.
         assert!(is_reuse(&conn.c, &conn.s, &seg(SYN, 77, 0, 1000, 0)));
         assert!(!is_reuse(&conn.c, &conn.s, &seg(SYN | ACK, 77, 0, 1000, 0)));
+    }
+
+    #[test]
+    fn test_synack_passes_after_a_retransmitted_syn_whatever_its_isn() {
+        // The first SYN made the state but was lost (a full neighbour queue, say); its
+        // retransmission must not plant a window guess that rejects the answer.
+        let syn = TcpSegment {
+            wscale: Some(7),
+            mss: Some(1460),
+            ..seg(SYN, 4_099_077_307, 0, 64_240, 0)
+        };
+        let (c, s) = initial_peers(&syn);
+        let up = track_full(c, s, &syn).unwrap();
+        let (c, s) = (up.src, up.dst);
+        // 2_139_361_844 was rejected before the fix; the sweep covers the whole space.
+        for sisn in (0..4096u32)
+            .map(|i| i << 20 ^ 0x1234)
+            .chain([2_139_361_844])
+        {
+            let synack = TcpSegment {
+                wscale: Some(7),
+                mss: Some(1460),
+                ..seg(SYN | ACK, sisn, 4_099_077_308, 65_160, 0)
+            };
+            assert!(track_full(s, c, &synack).is_ok(), "SYN|ACK with ISN {sisn}");
+        }
     }
 
     #[test]
