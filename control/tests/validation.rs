@@ -651,6 +651,61 @@ fn rampart_settings() {
 }
 
 #[test]
+fn rampart_xmlrpc_settings() {
+    let fp = "AB:".repeat(31) + "AB";
+    let ok = format!(
+        "<workers>2</workers><xmlrpc><listen>172.16.0.2:8443</listen>\
+         <cert>/var/db/rampart/x.crt</cert><key>/var/db/rampart/x.key</key>\
+         <maxbody>65536</maxbody><peerfingerprint>{fp}</peerfingerprint></xmlrpc>"
+    );
+    assert!(ha_with(&[("<workers>2</workers>", &ok)]).is_empty());
+    let doc = HA.replacen("<workers>2</workers>", &ok, 1);
+    let x = Config::parse(doc.as_bytes())
+        .unwrap()
+        .rampart
+        .unwrap()
+        .xmlrpc
+        .unwrap();
+    assert_eq!(x.listen, Some("172.16.0.2:8443".parse().unwrap()));
+    assert_eq!(x.cert.as_deref(), Some("/var/db/rampart/x.crt"));
+    assert_eq!(x.key.as_deref(), Some("/var/db/rampart/x.key"));
+    assert_eq!(x.max_body, Some(65536));
+    assert_eq!(x.peer_fingerprint.unwrap().0, [0xAB; 32]);
+    assert!(!x.insecure);
+    // An empty <xmlrpc> is valid: a primary that pushes, with no server.
+    let empty = HA.replacen("<workers>2</workers>", "<workers>2</workers><xmlrpc/>", 1);
+    let x = Config::parse(empty.as_bytes())
+        .unwrap()
+        .rampart
+        .unwrap()
+        .xmlrpc
+        .unwrap();
+    assert_eq!(x, rampart_control::config::XmlrpcSettings::default());
+    let bad = "<workers>2</workers><xmlrpc><listen>172.16.0.2</listen><cert>x.crt</cert>\
+         <maxbody>10</maxbody><peerfingerprint>AB:CD</peerfingerprint><insecure/><port>1</port></xmlrpc>";
+    assert_eq!(
+        ha_with(&[("<workers>2</workers>", bad)]),
+        [
+            "/pfsense/rampart/xmlrpc/port: unknown element <port>",
+            "/pfsense/rampart/xmlrpc/listen: `172.16.0.2` is not valid: expected the management address and port, such as 172.16.0.2:443 or [fd00::2]:443",
+            "/pfsense/rampart/xmlrpc/cert: `x.crt` is not valid: expected an absolute path",
+            "/pfsense/rampart/xmlrpc/key: `` is not valid: expected both <cert> and <key>, or neither (then a self-signed certificate is generated)",
+            "/pfsense/rampart/xmlrpc/maxbody: `10` is not a number from 1024 to 268435456",
+            "/pfsense/rampart/xmlrpc/peerfingerprint: `AB:CD` is not valid: expected a SHA-256 fingerprint: 64 hex digits, colons allowed",
+        ]
+    );
+    let both = format!(
+        "<workers>2</workers><xmlrpc><peerfingerprint>{fp}</peerfingerprint><insecure></insecure></xmlrpc>"
+    );
+    assert_eq!(
+        ha_with(&[("<workers>2</workers>", &both)]),
+        [
+            "/pfsense/rampart/xmlrpc/insecure: `` is not valid: expected either <peerfingerprint> or <insecure>, not both"
+        ]
+    );
+}
+
+#[test]
 fn duplicate_names_in_lists() {
     assert_eq!(
         ha_with(&[("<name>WEB_PORTS</name>", "<name>WEB_SERVERS</name>")]),

@@ -73,6 +73,7 @@ pub use model::{
     Alias, FilterRuleSummary, Gateway, GatewayAddress, Gateways, Group, HaSync, Interface,
     IpProtocol, Ipv4Mode, Ipv6Mode, NatSummary, NodeSettings, PfsyncVersion, Polling, PortConfig,
     RouteNetwork, STATE_TIMEOUT_ELEMENTS, StaticRoute, System, User, VipMode, VirtualIp,
+    XmlrpcSettings,
 };
 pub use nat::{NatConfig, NatNetwork, NatTarget, OutboundMode, OutboundNatRule, PortForward};
 pub use net::{Ipv4Cidr, Ipv6Cidr, MacAddr, NetParseError};

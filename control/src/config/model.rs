@@ -458,6 +458,36 @@ pub struct NodeSettings {
     pub ctl_socket: Option<String>,
     /// `<metrics>`: address and port of the Prometheus endpoint (off when absent).
     pub metrics: Option<std::net::SocketAddr>,
+    /// `<xmlrpc>`: XMLRPC configuration sync (off when absent).
+    pub xmlrpc: Option<XmlrpcSettings>,
+}
+
+/// `<rampart><xmlrpc>`: this node's side of XMLRPC configuration sync. Node-local like the
+/// rest of `<rampart>`: XMLRPC never writes it.
+///
+/// The secondary serves with `<listen>`; the primary pushes to `<hasync><synchronizetoip>`
+/// on the port and protocol of its own `<system><webgui>` (as pfSense does), so the
+/// secondary's `<listen>` port must be that port.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct XmlrpcSettings {
+    /// `<listen>`: the management address and port the server listens on (no server when
+    /// absent).
+    pub listen: Option<std::net::SocketAddr>,
+    /// `<cert>`: the server's PEM certificate chain (absolute path; the daemon's default
+    /// is beside the config file). Generated, self-signed, on first start when neither it
+    /// nor the key exists.
+    pub cert: Option<String>,
+    /// `<key>`: the server's PEM private key (absolute path).
+    pub key: Option<String>,
+    /// `<maxbody>`: the largest request body accepted, bytes (the server's default when
+    /// absent: 16 MiB).
+    pub max_body: Option<u32>,
+    /// `<peerfingerprint>`: the primary pins the secondary's certificate to this SHA-256
+    /// fingerprint (as printed by the secondary at start, or `openssl x509 -fingerprint
+    /// -sha256`).
+    pub peer_fingerprint: Option<crate::xmlrpc::Fingerprint>,
+    /// `<insecure>` flag: the primary accepts any certificate, as pfSense does.
+    pub insecure: bool,
 }
 
 /// The pfsync full-state format a node sends (it accepts both).

@@ -15,6 +15,7 @@ use super::model::{
     Alias, FilterRuleSummary, Gateway, GatewayAddress, Gateways, Group, HaSync, Interface,
     IpProtocol, Ipv4Mode, Ipv6Mode, NatSummary, NodeSettings, PfsyncVersion, Polling, PortConfig,
     RouteNetwork, STATE_TIMEOUT_ELEMENTS, StaticRoute, System, User, VipMode, VirtualIp,
+    XmlrpcSettings,
 };
 use super::net::{Ipv4Cidr, Ipv6Cidr, MacAddr, parse_decimal, parse_prefix};
 use super::xml::{Element, is_listtag};
@@ -1233,6 +1234,7 @@ fn rampart(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Option<No
         "pfsyncdefer",
         "ctlsocket",
         "metrics",
+        "xmlrpc",
     ];
     const PORT_KNOWN: &[&str] = &["if", "devargs", "cpu"];
     let section = root.child("rampart")?;
@@ -1388,7 +1390,110 @@ fn rampart(ctx: &mut Ctx, root: &Element, interfaces: &[Interface]) -> Option<No
         pfsync_defer: section.has_child("pfsyncdefer"),
         ctl_socket,
         metrics,
+        xmlrpc: section
+            .child("xmlrpc")
+            .map(|x| xmlrpc_settings(ctx, x, &format!("{path}/xmlrpc"))),
     })
+}
+
+/// Smallest and largest `<rampart><xmlrpc><maxbody>` (1 KiB, 256 MiB).
+pub const XMLRPC_MAX_BODY_RANGE: (u32, u32) = (1024, 256 << 20);
+
+fn xmlrpc_settings(ctx: &mut Ctx, section: &Element, path: &str) -> XmlrpcSettings {
+    const KNOWN: &[&str] = &[
+        "listen",
+        "cert",
+        "key",
+        "maxbody",
+        "peerfingerprint",
+        "insecure",
+    ];
+    for c in section.children() {
+        if !KNOWN.contains(&c.name()) {
+            ctx.err(
+                format!("{path}/{}", c.name()),
+                ConfigErrorKind::UnknownElement(c.name().to_owned()),
+            );
+        }
+    }
+    let listen = opt_text(section, "listen").and_then(|v| match v.parse() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            ctx.err(
+                format!("{path}/listen"),
+                ConfigErrorKind::Invalid {
+                    value: v,
+                    expected: "the management address and port, such as 172.16.0.2:443 or [fd00::2]:443",
+                },
+            );
+            None
+        }
+    });
+    let mut file = |name: &str| {
+        opt_text(section, name).and_then(|v| {
+            if v.starts_with('/') {
+                Some(v)
+            } else {
+                ctx.err(
+                    format!("{path}/{name}"),
+                    ConfigErrorKind::Invalid {
+                        value: v,
+                        expected: "an absolute path",
+                    },
+                );
+                None
+            }
+        })
+    };
+    let cert = file("cert");
+    let key = file("key");
+    if section.has_child("cert") != section.has_child("key") {
+        let missing = if section.has_child("cert") {
+            "key"
+        } else {
+            "cert"
+        };
+        ctx.err(
+            format!("{path}/{missing}"),
+            ConfigErrorKind::Invalid {
+                value: String::new(),
+                expected: "both <cert> and <key>, or neither (then a self-signed certificate is generated)",
+            },
+        );
+    }
+    let (min, max) = XMLRPC_MAX_BODY_RANGE;
+    let max_body = ctx.number::<u32>(section, "maxbody", path, min, max);
+    let peer_fingerprint = opt_text(section, "peerfingerprint").and_then(|v| match v.parse() {
+        Ok(fp) => Some(fp),
+        Err(_) => {
+            ctx.err(
+                format!("{path}/peerfingerprint"),
+                ConfigErrorKind::Invalid {
+                    value: v.chars().take(100).collect(),
+                    expected: "a SHA-256 fingerprint: 64 hex digits, colons allowed",
+                },
+            );
+            None
+        }
+    });
+    let insecure = section.has_child("insecure");
+    if insecure && peer_fingerprint.is_some() {
+        ctx.err(
+            format!("{path}/insecure"),
+            ConfigErrorKind::Invalid {
+                value: String::new(),
+                expected: "either <peerfingerprint> or <insecure>, not both",
+            },
+        );
+    }
+    XmlrpcSettings {
+        listen,
+        cert,
+        key,
+        max_body,
+        peer_fingerprint,
+        insecure,
+    }
 }
 
 /// Shortest `<rampart><synckey>` accepted.
