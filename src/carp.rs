@@ -249,8 +249,11 @@ impl CarpStatus {
 
 /// What the CARP thread needs from the node.
 pub struct CarpRuntime {
-    /// The vhids.
-    pub vhids: Vec<VhidSpec>,
+    /// The vhids the node should run. The thread follows a new list within a few
+    /// milliseconds (a config apply or an XMLRPC sync stores one): a vhid whose settings
+    /// are unchanged keeps its machine and role; a changed one is restarted (a MASTER bows
+    /// out first); a removed one bows out and stops; a new one starts in BACKUP.
+    pub vhids: Arc<ArcSwap<Vec<VhidSpec>>>,
     /// The workers' side.
     pub link: ControlLink,
     /// The node's clock.
@@ -281,61 +284,208 @@ pub fn load_maintenance(path: &Path) -> bool {
     }
 }
 
-/// Runs CARP until `stop`; sends the bow-outs before returning.
-pub fn run(rt: CarpRuntime) {
-    let mut machines: Vec<(VhidSpec, Machine, Option<String>, u64)> = Vec::new();
-    let mut maintenance = rt.maintenance.load(Ordering::Relaxed);
-    let now = rt.clock.now();
-    for (i, spec) in rt.vhids.iter().enumerate() {
-        let mut config = VhidConfig::new(
-            spec.vhid,
-            spec.password.as_bytes().to_vec(),
-            spec.addrs.iter().map(|a| IpAddr::V4(*a)).collect(),
-        );
-        config.advbase = spec.advbase;
-        config.advskew = spec.advskew;
-        config.local = vec![IpAddr::V4(spec.port_addr)];
-        // Unicast adverts may cross routers: FreeBSD skips the TTL check for them.
-        config.check_ttl = spec.peer.is_none();
-        let seed = u64::from(std::process::id()) << 16 | i as u64;
-        match Machine::new(config, seed) {
-            Ok(mut m) => {
-                m.handle(now, Event::Maintenance(maintenance));
-                m.handle(now, Event::LinkUp);
-                machines.push((spec.clone(), m, None, 0));
+/// One running vhid: its settings, its machine, its last transition and their count.
+struct Running {
+    spec: VhidSpec,
+    machine: Machine,
+    last: Option<String>,
+    transitions: u64,
+}
+
+/// What the running vhids share while they act.
+struct Out<'a> {
+    link: &'a ControlLink,
+    table: &'a mut VipTable,
+    status: &'a mut CarpStatus,
+}
+
+/// A machine for `spec`, in BACKUP-bound INIT with the node's maintenance and demotion.
+fn start_machine(
+    spec: &VhidSpec,
+    now: Instant,
+    maintenance: bool,
+    demotion: i32,
+    n: u64,
+) -> Option<Machine> {
+    let mut config = VhidConfig::new(
+        spec.vhid,
+        spec.password.as_bytes().to_vec(),
+        spec.addrs.iter().map(|a| IpAddr::V4(*a)).collect(),
+    );
+    config.advbase = spec.advbase;
+    config.advskew = spec.advskew;
+    config.local = vec![IpAddr::V4(spec.port_addr)];
+    // Unicast adverts may cross routers: FreeBSD skips the TTL check for them.
+    config.check_ttl = spec.peer.is_none();
+    let seed = u64::from(std::process::id()) << 16 | n;
+    match Machine::new(config, seed) {
+        Ok(mut m) => {
+            m.handle(now, Event::Maintenance(maintenance));
+            if demotion != 0 {
+                m.handle(now, Event::Demotion(demotion));
             }
-            Err(err) => tracing::error!(vhid = spec.vhid, %err, "CARP vhid not started"),
+            m.handle(now, Event::LinkUp);
+            Some(m)
+        }
+        Err(err) => {
+            tracing::error!(vhid = spec.vhid, %err, "CARP vhid not started");
+            None
         }
     }
-    let by_key: HashMap<(usize, u8), usize> = machines
+}
+
+/// Makes the running vhids those of `wanted` (see [`CarpRuntime::vhids`]); returns the
+/// lookup from (port, vhid) to position.
+#[allow(clippy::too_many_arguments)]
+fn reconcile(
+    now: Instant,
+    wanted: &[VhidSpec],
+    machines: &mut Vec<Running>,
+    out: &mut Out<'_>,
+    maintenance: bool,
+    demotion: i32,
+    started: &mut u64,
+) -> HashMap<(usize, u8), usize> {
+    let _span = tracing::info_span!("carp_reconfigure", vhids = wanted.len()).entered();
+    let mut old: Vec<Running> = std::mem::take(machines);
+    // Those that go or change bow out first, so their VIPs are released before new ones
+    // claim anything.
+    old.retain_mut(|r| {
+        if wanted.contains(&r.spec) {
+            return true;
+        }
+        let changed = wanted
+            .iter()
+            .any(|w| w.port == r.spec.port && w.vhid == r.spec.vhid);
+        tracing::info!(
+            vhid = r.spec.vhid,
+            interface = %r.spec.port_name,
+            "CARP vhid {}",
+            if changed { "changed: restarting it" } else { "removed" }
+        );
+        r.machine.handle(now, Event::Shutdown);
+        act(r, out);
+        false
+    });
+    for spec in wanted {
+        if let Some(at) = old.iter().position(|r| r.spec == *spec) {
+            machines.push(old.swap_remove(at));
+            continue;
+        }
+        *started += 1;
+        if let Some(machine) = start_machine(spec, now, maintenance, demotion, *started) {
+            tracing::info!(vhid = spec.vhid, interface = %spec.port_name, advskew = spec.advskew, "CARP vhid configured");
+            machines.push(Running {
+                spec: spec.clone(),
+                machine,
+                last: None,
+                transitions: 0,
+            });
+        }
+    }
+    let mut table = VipTable::new(vip_table(wanted));
+    for r in machines
+        .iter()
+        .filter(|r| r.machine.state() == State::Master)
+    {
+        table = table.with_master(r.spec.vhid, true);
+    }
+    *out.table = table;
+    out.link.publish_vips(out.table.clone());
+    machines
         .iter()
         .enumerate()
-        .map(|(i, (s, ..))| ((s.port, s.vhid), i))
-        .collect();
-    let mut table = VipTable::new(vip_table(&rt.vhids));
+        .map(|(i, r)| ((r.spec.port, r.spec.vhid), i))
+        .collect()
+}
+
+/// Carries out what one machine asks for.
+fn act(r: &mut Running, out: &mut Out<'_>) {
+    let spec = &r.spec;
+    while let Some(action) = r.machine.poll_action() {
+        match action {
+            Action::Transition(t) => {
+                log_transition(spec, &t);
+                r.last = Some(t.to_string());
+                r.transitions += 1;
+            }
+            Action::SendAdvert(o) => {
+                if o.family == rampart_control::carp::Family::V4 {
+                    let frame = advert_frame(spec, &o.bytes);
+                    send(out.link, spec.port, spec.peer, frame, out.status);
+                }
+            }
+            Action::BecomeMaster => {
+                *out.table = out.table.with_master(spec.vhid, true);
+                out.link.publish_vips(out.table.clone());
+                for addr in &spec.addrs {
+                    send(out.link, spec.port, None, garp(spec, *addr), out.status);
+                }
+            }
+            Action::Announce => {
+                for addr in &spec.addrs {
+                    send(out.link, spec.port, None, garp(spec, *addr), out.status);
+                }
+            }
+            Action::StopAnswering => {
+                *out.table = out.table.with_master(spec.vhid, false);
+                out.link.publish_vips(out.table.clone());
+            }
+        }
+    }
+}
+
+/// Runs CARP until `stop`; sends the bow-outs before returning.
+pub fn run(rt: CarpRuntime) {
+    let mut machines: Vec<Running> = Vec::new();
+    let mut maintenance = rt.maintenance.load(Ordering::Relaxed);
+    let mut table = VipTable::new(Vec::new());
     let mut demotion = Demotion::new(DemotionFactors::default());
     let mut status = CarpStatus {
         maintenance,
         ..CarpStatus::default()
     };
+    let mut applied: Option<Arc<Vec<VhidSpec>>> = None;
+    let mut by_key: HashMap<(usize, u8), usize> = HashMap::new();
+    let mut started = 0u64;
     let mut last_links = Instant::ZERO;
     let mut last_publish = Instant::ZERO;
     loop {
         let now = rt.clock.now();
         let stopping = rt.stop.load(Ordering::Relaxed);
-        let wanted = rt.maintenance.load(Ordering::Relaxed);
-        if wanted != maintenance {
-            maintenance = wanted;
+        let wanted = rt.vhids.load_full();
+        if !stopping && applied.as_ref().is_none_or(|a| !Arc::ptr_eq(a, &wanted)) {
+            let mut out = Out {
+                link: &rt.link,
+                table: &mut table,
+                status: &mut status,
+            };
+            by_key = reconcile(
+                now,
+                &wanted,
+                &mut machines,
+                &mut out,
+                maintenance,
+                demotion.total(),
+                &mut started,
+            );
+            applied = Some(wanted);
+            last_links = Instant::ZERO;
+            last_publish = Instant::ZERO;
+        }
+        let want_maintenance = rt.maintenance.load(Ordering::Relaxed);
+        if want_maintenance != maintenance {
+            maintenance = want_maintenance;
             tracing::info!(maintenance, "CARP maintenance mode changed by the operator");
-            for (_, m, ..) in &mut machines {
-                m.handle(now, Event::Maintenance(maintenance));
+            for r in &mut machines {
+                r.machine.handle(now, Event::Maintenance(maintenance));
             }
             status.maintenance = maintenance;
             last_publish = Instant::ZERO;
         }
         if stopping {
-            for (_, m, ..) in &mut machines {
-                m.handle(now, Event::Shutdown);
+            for r in &mut machines {
+                r.machine.handle(now, Event::Shutdown);
             }
         }
         while let Some(frame) = rt.link.take_punted() {
@@ -346,66 +496,38 @@ pub fn run(rt: CarpRuntime) {
             let before = demotion.total();
             demotion.set_bulk_pending((rt.bulk_pending)());
             let links = (rt.links_up)();
-            for (spec, ..) in &machines {
-                let down = !links.get(spec.port).copied().unwrap_or(true);
+            for r in &machines {
+                let down = !links.get(r.spec.port).copied().unwrap_or(true);
                 demotion.set_link_down(
-                    u16::try_from(spec.port).unwrap_or(u16::MAX),
-                    spec.vhid,
+                    u16::try_from(r.spec.port).unwrap_or(u16::MAX),
+                    r.spec.vhid,
                     down,
                 );
             }
             if demotion.total() != before {
                 tracing::info!(demotion = demotion.total(), "CARP demotion changed");
-                for (_, m, ..) in &mut machines {
-                    m.handle(now, Event::Demotion(demotion.total()));
+                for r in &mut machines {
+                    r.machine.handle(now, Event::Demotion(demotion.total()));
                 }
             }
             status.demotion = demotion.total();
         }
-        for (_, m, ..) in &mut machines {
-            if m.poll_timeout().is_some_and(|t| t <= now) {
-                m.handle(now, Event::Tick);
+        for r in &mut machines {
+            if r.machine.poll_timeout().is_some_and(|t| t <= now) {
+                r.machine.handle(now, Event::Tick);
             }
         }
-        for (spec, m, last, transitions) in &mut machines {
-            while let Some(action) = m.poll_action() {
-                match action {
-                    Action::Transition(t) => {
-                        log_transition(spec, &t);
-                        *last = Some(t.to_string());
-                        *transitions += 1;
-                    }
-                    Action::SendAdvert(out) => {
-                        if out.family == rampart_control::carp::Family::V4 {
-                            let frame = advert_frame(spec, &out.bytes);
-                            send(&rt.link, spec.port, spec.peer, frame, &mut status);
-                        }
-                    }
-                    Action::BecomeMaster => {
-                        table = table.with_master(spec.vhid, true);
-                        rt.link.publish_vips(table.clone());
-                        for addr in &spec.addrs {
-                            send(&rt.link, spec.port, None, garp(spec, *addr), &mut status);
-                        }
-                    }
-                    Action::Announce => {
-                        for addr in &spec.addrs {
-                            send(&rt.link, spec.port, None, garp(spec, *addr), &mut status);
-                        }
-                    }
-                    Action::StopAnswering => {
-                        table = table.with_master(spec.vhid, false);
-                        rt.link.publish_vips(table.clone());
-                    }
-                }
-            }
+        let mut out = Out {
+            link: &rt.link,
+            table: &mut table,
+            status: &mut status,
+        };
+        for r in &mut machines {
+            act(r, &mut out);
         }
         if stopping || now.since(last_publish) >= Duration::from_millis(250) {
             last_publish = now;
-            status.vhids = machines
-                .iter()
-                .map(|(spec, m, last, transitions)| vhid_status(spec, m, last, *transitions))
-                .collect();
+            status.vhids = machines.iter().map(vhid_status).collect();
             rt.status.store(Arc::new(status.clone()));
         }
         if stopping {
@@ -413,7 +535,7 @@ pub fn run(rt: CarpRuntime) {
         }
         let next = machines
             .iter()
-            .filter_map(|(_, m, ..)| m.poll_timeout())
+            .filter_map(|r| r.machine.poll_timeout())
             .min()
             .map_or(MAX_SLEEP, |t| t.since(now).min(MAX_SLEEP));
         std::thread::sleep(next.max(Duration::from_micros(200)));
@@ -431,20 +553,16 @@ fn log_transition(spec: &VhidSpec, t: &Transition) {
     );
 }
 
-fn vhid_status(
-    spec: &VhidSpec,
-    m: &Machine,
-    last: &Option<String>,
-    transitions: u64,
-) -> VhidStatus {
+fn vhid_status(r: &Running) -> VhidStatus {
+    let (spec, m) = (&r.spec, &r.machine);
     let stats = m.stats();
     VhidStatus {
         interface: spec.port_name.clone(),
         vhid: spec.vhid,
         state: m.state(),
         advskew: m.advskew(),
-        last_transition: last.clone(),
-        transitions,
+        last_transition: r.last.clone(),
+        transitions: r.transitions,
         adverts_sent: stats.adverts_sent,
         adverts_received: stats.adverts_received,
         drops: stats
@@ -461,7 +579,7 @@ fn receive(
     frame: &PortFrame,
     now: Instant,
     by_key: &HashMap<(usize, u8), usize>,
-    machines: &mut [(VhidSpec, Machine, Option<String>, u64)],
+    machines: &mut [Running],
     status: &mut CarpStatus,
 ) {
     let Some(l3) = frame.bytes.get(14..) else {
@@ -482,7 +600,7 @@ fn receive(
         status.unknown_vhid += 1;
         return;
     };
-    if let Some((_, m, ..)) = machines.get_mut(i) {
+    if let Some(Running { machine: m, .. }) = machines.get_mut(i) {
         let incoming = Incoming {
             src: IpAddr::V4(ip.src_addr()),
             ttl: ip.ttl(),

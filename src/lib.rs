@@ -11,6 +11,7 @@ pub mod ruleset;
 pub mod setup;
 pub mod sync;
 pub mod telemetry;
+pub mod xmlrpc;
 
 /// Version line: crate version, git revision and the DPDK it was built against.
 pub const VERSION: &str = concat!(

@@ -1,20 +1,21 @@
 //! The node's Prometheus metrics, rendered at each scrape from what the node publishes (the
 //! same [`Sources`] the control socket reads): per-worker packets and drops by reason, states,
-//! CARP roles and transitions per vhid, pfsync counters, lag and bulk progress. XMLRPC's
-//! outcome joins when XMLRPC is integrated.
+//! CARP roles and transitions per vhid, pfsync counters, lag and bulk progress, and the
+//! XMLRPC configuration sync's outcome, last success and failures.
 
 use std::sync::atomic::Ordering;
 
 use rampart_control::metrics::{Exposition, MetricType};
 use rampart_dataplane::DropReason;
 
-use crate::ctl::{Sources, sync_report};
+use crate::ctl::{Sources, carp_running, sync_report, xmlrpc_report};
 
 /// A metric read from one item (a worker, a port, a vhid): name, type, help, getter.
 type Getter<T> = (&'static str, MetricType, &'static str, fn(&T) -> u64);
 
 const CARP_ROLES: [&str; 3] = ["INIT", "BACKUP", "MASTER"];
 const BULK_STATES: [&str; 5] = ["idle", "requested", "receiving", "done", "failed"];
+const XMLRPC_OUTCOMES: [&str; 5] = ["off", "never", "running", "ok", "failed"];
 
 /// The exposition text.
 pub fn render(s: &Sources) -> String {
@@ -34,6 +35,7 @@ pub fn render(s: &Sources) -> String {
     workers(&mut e, s);
     carp(&mut e, s);
     sync(&mut e, s);
+    xmlrpc(&mut e, s);
     e.finish()
 }
 
@@ -174,7 +176,7 @@ fn workers(e: &mut Exposition, s: &Sources) {
 }
 
 fn carp(e: &mut Exposition, s: &Sources) {
-    let Some(carp) = &s.carp else {
+    let Some(carp) = carp_running(s) else {
         return;
     };
     let st = carp.status.load();
@@ -351,4 +353,56 @@ fn sync(e: &mut Exposition, s: &Sources) {
     for state in BULK_STATES {
         f.int(&[("state", state)], u64::from(r.bulk.state == state));
     }
+}
+
+fn xmlrpc(e: &mut Exposition, s: &Sources) {
+    let Some(r) = xmlrpc_report(s) else {
+        return;
+    };
+    // `never` when this node is a primary that has not pushed yet.
+    let outcome = match (r.state.as_str(), &r.last) {
+        ("off", _) => "off",
+        ("running", _) => "running",
+        (_, None) => "never",
+        (_, Some(p)) if p.ok => "ok",
+        _ => "failed",
+    };
+    let mut f = e.family(
+        "rampart_xmlrpc_sync_outcome",
+        MetricType::Gauge,
+        "1 for where the XMLRPC config push to the secondary stands (off: not a primary).",
+    );
+    for o in XMLRPC_OUTCOMES {
+        f.int(&[("outcome", o)], u64::from(outcome == o));
+    }
+    e.family(
+        "rampart_xmlrpc_sync_last_success_timestamp_seconds",
+        MetricType::Gauge,
+        "Unix time of the last successful XMLRPC push (0: none).",
+    )
+    .int(&[], r.last_success_unix.unwrap_or(0));
+    e.family(
+        "rampart_xmlrpc_sync_last_attempts",
+        MetricType::Gauge,
+        "Attempts the last XMLRPC push's final call took.",
+    )
+    .int(&[], r.last.as_ref().map_or(0, |p| u64::from(p.attempts)));
+    e.family(
+        "rampart_xmlrpc_sync_pushes_total",
+        MetricType::Counter,
+        "XMLRPC pushes to the secondary that ended.",
+    )
+    .int(&[], r.pushes_total);
+    e.family(
+        "rampart_xmlrpc_sync_failures_total",
+        MetricType::Counter,
+        "XMLRPC pushes to the secondary that failed.",
+    )
+    .int(&[], r.failures_total);
+    e.family(
+        "rampart_xmlrpc_sync_received_total",
+        MetricType::Counter,
+        "Configs pushed to this node over XMLRPC and applied.",
+    )
+    .int(&[], r.received_total);
 }

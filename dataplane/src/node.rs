@@ -77,6 +77,9 @@ pub struct NodeSpec {
     pub sync: Option<SyncPortSpec>,
     /// CARP VIPs (all BACKUP until the control thread's machines decide).
     pub vips: Vec<Vip>,
+    /// Open the control link (CARP punts, the VIP table) and put the ports in promiscuous
+    /// mode even when `vips` is empty: VIPs may come later with a new config (XMLRPC).
+    pub carp: bool,
 }
 
 /// The port pfsync uses: not a data port (no worker polls it, no rule names it); the sync
@@ -332,11 +335,11 @@ impl Node {
             rx_queues: queues,
             tx_queues: queues,
             // Frames to a CARP virtual MAC must reach the workers.
-            promiscuous: !spec.vips.is_empty(),
+            promiscuous: spec.carp || !spec.vips.is_empty(),
             ..PortConfig::default()
         };
-        let control =
-            (!spec.vips.is_empty()).then(|| ControlLink::new(VipTable::new(spec.vips.clone())));
+        let control = (spec.carp || !spec.vips.is_empty())
+            .then(|| ControlLink::new(VipTable::new(spec.vips.clone())));
         let mut ports = Vec::new();
         let mut rx_by_worker: Vec<Vec<_>> = (0..spec.workers).map(|_| Vec::new()).collect();
         let mut tx_by_worker: Vec<Vec<_>> = (0..spec.workers).map(|_| Vec::new()).collect();

@@ -87,6 +87,7 @@ fn node_answers_resolves_and_forwards_over_pcap_ports() {
         firewall: None,
         sync: None,
         vips: Vec::new(),
+        carp: false,
     };
     // net_pcap ports take a fixed MAC (02:70:63:61:70:<port id>): the node's LAN MAC is that of port 0.
     let lan_mac = MacAddr([0x02, 0x70, 0x63, 0x61, 0x70, 0x00]);

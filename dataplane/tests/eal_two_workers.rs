@@ -127,6 +127,7 @@ fn flows_cross_to_their_owner_and_arp_reaches_both_workers() {
         firewall: None,
         sync: None,
         vips: Vec::new(),
+        carp: false,
     };
     let node = Node::start(&spec).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -126,6 +126,15 @@ fn run(args: &Args) -> anyhow::Result<()> {
         sync.as_ref().map(|s| s.status.clone()),
         links.clone(),
     )?;
+    let store = Arc::new(ConfigStore::new(
+        args.config.clone(),
+        config.clone(),
+        xml,
+        node.policy_handle(),
+        carp.as_ref().map(|c| c.vhids.clone()),
+    ));
+    let xmlrpc = rampart::xmlrpc::XmlrpcNode::start(&config, &args.config, store.clone())
+        .context("starting XMLRPC configuration sync")?;
     for port in node.ports() {
         tracing::info!(port = %port.name, device = %port.device, mac = %port.mac, link_up = port.link_up, "port ready");
     }
@@ -148,15 +157,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
             status: c.status.clone(),
             maintenance: c.maintenance.clone(),
             file: args.config.with_extension("maintenance"),
+            vhids: c.vhids.clone(),
         }),
         ops: node.take_ops().map(Mutex::new),
-        config: Arc::new(ConfigStore::new(
-            args.config.clone(),
-            config.clone(),
-            xml,
-            node.policy_handle(),
-        )),
+        config: store,
         clock: node.clock(),
+        xmlrpc: xmlrpc.as_ref().map(|x| x.handles()),
     });
     let (ctl, metrics) = start_servers(&config, &args.config, &sources)?;
     println!(
@@ -189,6 +195,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
     tracing::info!("stopping");
     drop(metrics);
     ctl.stop();
+    if let Some(xmlrpc) = xmlrpc {
+        xmlrpc.stop();
+    }
     if let Some(carp) = &carp {
         // Bow out first (advbase 255, advskew 255: the backup takes over at once), and give
         // worker 0 a moment to send it before the workers stop.
@@ -240,6 +249,7 @@ fn start_servers(
 
 /// The CARP thread, its stop flag, its status and its maintenance switch.
 struct CarpHandle {
+    vhids: Arc<ArcSwap<Vec<rampart::carp::VhidSpec>>>,
     stop: Arc<AtomicBool>,
     status: Arc<ArcSwap<CarpStatus>>,
     maintenance: Arc<AtomicBool>,
@@ -257,7 +267,8 @@ fn link_states(node: &Node) -> Vec<bool> {
     node.ports().iter().map(|p| p.link_up).collect()
 }
 
-/// Starts CARP when the config has CARP VIPs.
+/// Starts CARP when the node can run it (the dataplane opened its control link: CARP VIPs
+/// at start, or VIPs that may come with a later config); it idles without vhids.
 fn start_carp(
     config: &rampart_control::config::Config,
     config_path: &std::path::Path,
@@ -265,8 +276,11 @@ fn start_carp(
     sync_status: Option<Arc<ArcSwap<SyncStatus>>>,
     links: Arc<ArcSwap<Vec<bool>>>,
 ) -> anyhow::Result<Option<CarpHandle>> {
-    let vhids = rampart::carp::vhids(config, &port_map(config))?;
-    let Some(link) = node.control_link().filter(|_| !vhids.is_empty()) else {
+    let vhids = Arc::new(ArcSwap::from_pointee(rampart::carp::vhids(
+        config,
+        &port_map(config),
+    )?));
+    let Some(link) = node.control_link() else {
         return Ok(None);
     };
     let stop = Arc::new(AtomicBool::new(false));
@@ -275,7 +289,7 @@ fn start_carp(
         &config_path.with_extension("maintenance"),
     )));
     let runtime = rampart::carp::CarpRuntime {
-        vhids,
+        vhids: vhids.clone(),
         link,
         clock: node.clock(),
         bulk_pending: Box::new(move || sync_status.as_ref().is_some_and(|s| s.load().demoted())),
@@ -289,6 +303,7 @@ fn start_carp(
         .spawn(move || rampart::carp::run(runtime))
         .context("starting the CARP thread")?;
     Ok(Some(CarpHandle {
+        vhids,
         stop,
         status,
         maintenance,

@@ -91,6 +91,41 @@ pub fn sync_report(s: &SyncStatus) -> SyncReport {
         received: kinds(&s.engine.received),
         drops: s.drops().into_iter().collect(),
         fill_percent: (s.fill() * 1000.0).round() / 10.0,
+        xmlrpc: None,
+    }
+}
+
+/// A pfsync report for a node without pfsync: `error` says why.
+pub fn sync_off(why: &str) -> SyncReport {
+    SyncReport {
+        error: Some(why.to_owned()),
+        interface: String::new(),
+        peer: String::new(),
+        peer_resolved: false,
+        authenticated: false,
+        format: 0,
+        frames_sent: 0,
+        bytes_sent: 0,
+        frames_received: 0,
+        bytes_received: 0,
+        tx_failed: 0,
+        pending: 0,
+        lag_ms: 0,
+        known_states: 0,
+        bulk: BulkReport {
+            state: "idle".to_owned(),
+            states: 0,
+            tries: 0,
+            took_ms: None,
+            demoting: false,
+        },
+        responding: false,
+        resyncs: 0,
+        sent: BTreeMap::new(),
+        received: BTreeMap::new(),
+        drops: BTreeMap::new(),
+        fill_percent: 0.0,
+        xmlrpc: None,
     }
 }
 

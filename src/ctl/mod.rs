@@ -18,7 +18,7 @@ use rampart_control::config::FilterAction;
 use rampart_control::ctl::proto::{DEFAULT_LIMIT, MAX_LIMIT};
 use rampart_control::ctl::reply::{
     CarpReport, ConfigText, NodeStatus, PortInfo, PortStats, ResyncReport, RuleEntry, RuleList,
-    StateCount, StateList, Stats, SyncReport, WorkerStats,
+    StateCount, StateList, Stats, SyncReport, WorkerStats, XmlrpcReport,
 };
 use rampart_control::ctl::server::Handler;
 use rampart_control::ctl::{Command, CtlError, ErrorKind, Reply, StateSelector};
@@ -27,8 +27,10 @@ use rampart_dataplane::ops::{OpAnswer, OpKind, OpsClient, OpsError, StateFilter}
 use rampart_dataplane::time::MonotonicClock;
 use rampart_sync::status::SyncStatus;
 
-use crate::carp::CarpStatus;
+use crate::carp::{CarpStatus, VhidSpec};
 use crate::telemetry::Telemetry;
+use crate::xmlrpc::DiffError;
+use crate::xmlrpc::XmlrpcHandles;
 use config::ConfigStore;
 
 /// Longest wait for every worker to walk its states.
@@ -54,6 +56,8 @@ pub struct CarpHandles {
     pub maintenance: Arc<AtomicBool>,
     /// Where maintenance mode persists.
     pub file: PathBuf,
+    /// The vhids the node runs (none: CARP is idle until a config brings VIPs).
+    pub vhids: Arc<ArcSwap<Vec<VhidSpec>>>,
 }
 
 /// Everything the node publishes for the control socket and the metrics endpoint.
@@ -75,6 +79,8 @@ pub struct Sources {
     pub config: Arc<ConfigStore>,
     /// The workers' clock (state times are on it).
     pub clock: MonotonicClock,
+    /// XMLRPC configuration sync, if on.
+    pub xmlrpc: Option<XmlrpcHandles>,
 }
 
 /// Answers the control socket's commands.
@@ -138,14 +144,22 @@ impl Handler for NodeHandler {
                     matched: a.matched,
                 }))
             }
-            Command::SyncStatus => Ok(Reply::Sync(convert::sync_report(
-                &self.sync()?.status.load(),
-            ))),
+            Command::SyncStatus => self.sync_status().map(Reply::Sync),
             Command::SyncResync => self.resync().map(Reply::Resync),
-            Command::SyncDiff => Err(CtlError::new(
-                ErrorKind::Unavailable,
-                "sync diff is not available until XMLRPC configuration sync is integrated (issue 6)",
-            )),
+            Command::SyncDiff => {
+                let Some(x) = &s.xmlrpc else {
+                    return Err(CtlError::new(
+                        ErrorKind::Unavailable,
+                        "XMLRPC Synchronization is not configured: this node has no \
+                         <hasync><synchronizetoip>",
+                    ));
+                };
+                x.diff().map(Reply::SyncDiff).map_err(|e| match e {
+                    DiffError::NotPrimary => CtlError::new(ErrorKind::Unavailable, e.to_string()),
+                    DiffError::Timeout(_) => CtlError::new(ErrorKind::Timeout, e.to_string()),
+                    _ => failed(e),
+                })
+            }
             Command::Rules => self.rules().map(Reply::Rules),
             Command::Stats => Ok(Reply::Stats(self.stats())),
             Command::ConfigShow => {
@@ -190,7 +204,7 @@ pub fn announce(result: &Result<rampart_control::ctl::reply::ConfigOutcome, conf
 
 impl NodeHandler {
     fn carp(&self) -> Result<&CarpHandles, CtlError> {
-        self.sources.carp.as_ref().ok_or_else(|| {
+        carp_running(&self.sources).ok_or_else(|| {
             CtlError::new(
                 ErrorKind::Unavailable,
                 "CARP is not running on this node (no CARP VIP in <virtualip>)",
@@ -198,13 +212,28 @@ impl NodeHandler {
         })
     }
 
+    /// pfsync's report with XMLRPC's; pfsync's part says why it is off when only XMLRPC
+    /// runs.
+    fn sync_status(&self) -> Result<SyncReport, CtlError> {
+        let xmlrpc = xmlrpc_report(&self.sources);
+        match (&self.sources.sync, xmlrpc) {
+            (Some(h), xmlrpc) => Ok(SyncReport {
+                xmlrpc,
+                ..convert::sync_report(&h.status.load())
+            }),
+            (None, Some(x)) => Ok(SyncReport {
+                xmlrpc: Some(x),
+                ..convert::sync_off(PFSYNC_OFF)
+            }),
+            (None, None) => Err(CtlError::new(ErrorKind::Unavailable, PFSYNC_OFF)),
+        }
+    }
+
     fn sync(&self) -> Result<&SyncHandles, CtlError> {
-        self.sources.sync.as_ref().ok_or_else(|| {
-            CtlError::new(
-                ErrorKind::Unavailable,
-                "pfsync is not enabled on this node (<hasync><pfsyncenabled>)",
-            )
-        })
+        self.sources
+            .sync
+            .as_ref()
+            .ok_or_else(|| CtlError::new(ErrorKind::Unavailable, PFSYNC_OFF))
     }
 
     fn status(&self) -> NodeStatus {
@@ -230,14 +259,12 @@ impl NodeHandler {
                 .collect(),
             states: telemetry.report.counters.firewall.states,
             config: running.info.clone(),
-            carp: s
-                .carp
-                .as_ref()
-                .map(|c| convert::carp_report(&c.status.load())),
+            carp: carp_running(s).map(|c| convert::carp_report(&c.status.load())),
             sync: s
                 .sync
                 .as_ref()
                 .map(|h| convert::sync_report(&h.status.load())),
+            xmlrpc: xmlrpc_report(s),
         }
     }
 
@@ -402,6 +429,21 @@ impl NodeHandler {
                 .collect(),
         }
     }
+}
+
+const PFSYNC_OFF: &str = "pfsync is not enabled on this node (<hasync><pfsyncenabled>)";
+
+/// CARP's handles while the node runs at least one vhid.
+pub fn carp_running(sources: &Sources) -> Option<&CarpHandles> {
+    sources.carp.as_ref().filter(|c| !c.vhids.load().is_empty())
+}
+
+/// XMLRPC's report, if XMLRPC is on.
+pub fn xmlrpc_report(sources: &Sources) -> Option<XmlrpcReport> {
+    sources
+        .xmlrpc
+        .as_ref()
+        .map(|x| XmlrpcReport::clone(&x.status.load()))
 }
 
 /// The sync report, for the metrics endpoint.

@@ -4,7 +4,8 @@ use std::fmt::Write;
 
 use rampart_control::ctl::Reply;
 use rampart_control::ctl::reply::{
-    CarpReport, ConfigOutcome, NodeStatus, RuleList, StateCount, StateList, Stats, SyncReport,
+    CarpReport, ConfigOutcome, NodeStatus, RuleList, StateCount, StateList, Stats, SyncDiffReport,
+    SyncReport, XmlrpcReport,
 };
 
 /// The reply as the operator reads it.
@@ -19,6 +20,7 @@ pub fn render(reply: &Reply) -> String {
         }
         Reply::Sync(s) => sync(s),
         Reply::Resync(r) => format!("resync {} taken: bulk {}\n", r.resyncs, bulk_line(&r.sync)),
+        Reply::SyncDiff(d) => sync_diff(d),
         Reply::Rules(r) => rules(r),
         Reply::Stats(s) => stats(s),
         Reply::Config(c) => c.xml.clone(),
@@ -143,6 +145,82 @@ fn status(s: &NodeStatus) -> String {
             let _ = writeln!(out, "sync      off");
         }
     }
+    if let Some(x) = &s.xmlrpc {
+        let _ = writeln!(out, "xmlrpc    {}", xmlrpc_line(x));
+    }
+    out
+}
+
+/// XMLRPC config sync in one line: what the node pushes and how the last push went, and
+/// what it serves.
+pub fn xmlrpc_line(x: &XmlrpcReport) -> String {
+    let mut parts = Vec::new();
+    if let Some(peer) = &x.peer {
+        parts.push(format!("push to {peer}: {}", push_outcome(x)));
+    } else if x.state != "off" {
+        parts.push(format!("push: {}", push_outcome(x)));
+    }
+    if let Some(url) = &x.serving {
+        parts.push(format!(
+            "serving {url} ({} configs received)",
+            x.received_total
+        ));
+    }
+    if parts.is_empty() {
+        "off".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// `ok at <time> (sections)`, `FAILED at <time> after N attempts: why`, `running`, …
+fn push_outcome(x: &XmlrpcReport) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let at = |unix: u64| format!("{} ago (unix {unix})", duration(now.saturating_sub(unix)));
+    match (&x.last, x.state.as_str()) {
+        (_, "running") => "running".to_owned(),
+        (Some(p), _) if p.ok => format!(
+            "ok {} (trigger {}, {} attempt(s), sections {})",
+            at(p.finished_unix),
+            p.trigger,
+            p.attempts,
+            p.sections.join(",")
+        ),
+        (Some(p), _) => format!(
+            "FAILED {} (trigger {}, {} attempt(s)): {}; last success {}",
+            at(p.finished_unix),
+            p.trigger,
+            p.attempts,
+            p.error.as_deref().unwrap_or("unknown"),
+            x.last_success_unix.map_or("never".to_owned(), at)
+        ),
+        (None, "off") => "off".to_owned(),
+        (None, _) => "none yet".to_owned(),
+    }
+}
+
+fn sync_diff(d: &SyncDiffReport) -> String {
+    let mut out = format!(
+        "dry run against {}: {}\n",
+        d.peer,
+        if d.noop {
+            "nothing would change"
+        } else {
+            "would change"
+        }
+    );
+    for s in &d.sections {
+        let _ = writeln!(out, "  {}", s.detail);
+    }
+    if !d.ignored.is_empty() {
+        let _ = writeln!(
+            out,
+            "  ignored by the secondary (node-local): {}",
+            d.ignored.join(", ")
+        );
+    }
     out
 }
 
@@ -213,6 +291,14 @@ fn carp(c: &CarpReport) -> String {
 }
 
 fn sync(y: &SyncReport) -> String {
+    let mut out = pfsync(y);
+    if let Some(x) = &y.xmlrpc {
+        let _ = writeln!(out, "xmlrpc     {}", xmlrpc_line(x));
+    }
+    out
+}
+
+fn pfsync(y: &SyncReport) -> String {
     if let Some(err) = &y.error {
         return format!("pfsync not running: {err}\n");
     }

@@ -23,6 +23,8 @@ pub enum Reply {
     Sync(SyncReport),
     /// `sync.resync`.
     Resync(ResyncReport),
+    /// `sync.diff`.
+    SyncDiff(SyncDiffReport),
     /// `rules`.
     Rules(RuleList),
     /// `stats`.
@@ -56,6 +58,9 @@ pub struct NodeStatus {
     pub carp: Option<CarpReport>,
     /// pfsync, if it is on.
     pub sync: Option<SyncReport>,
+    /// XMLRPC configuration sync, if this node serves it or pushes it.
+    #[serde(default)]
+    pub xmlrpc: Option<XmlrpcReport>,
 }
 
 /// One data port.
@@ -175,6 +180,74 @@ pub struct SyncReport {
     pub drops: BTreeMap<String, u64>,
     /// Average frame fill, percent.
     pub fill_percent: f64,
+    /// XMLRPC configuration sync, if this node serves it or pushes it.
+    #[serde(default)]
+    pub xmlrpc: Option<XmlrpcReport>,
+}
+
+/// XMLRPC configuration sync on the node: the server it runs (a secondary) and the pushes
+/// it makes (a primary). A failed push is reported here until one succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XmlrpcReport {
+    /// The URL this node serves (`https://172.16.0.2:443/xmlrpc.php`), if it serves.
+    pub serving: Option<String>,
+    /// SHA-256 fingerprint of the certificate it serves with (to pin on the primary).
+    pub fingerprint: Option<String>,
+    /// The secondary this node pushes to, if it is a primary (`<hasync><synchronizetoip>`).
+    pub peer: Option<String>,
+    /// `off` (not a primary), `never` (no push yet), `running`, `ok` or `failed`.
+    pub state: String,
+    /// The last push that ended.
+    pub last: Option<XmlrpcPush>,
+    /// Unix time of the last successful push.
+    pub last_success_unix: Option<u64>,
+    /// Pushes that ended.
+    pub pushes_total: u64,
+    /// Pushes that failed.
+    pub failures_total: u64,
+    /// Configs the primary pushed to this node and it applied.
+    pub received_total: u64,
+}
+
+/// One push to the secondary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XmlrpcPush {
+    /// Whether the secondary took the config.
+    pub ok: bool,
+    /// Unix time it ended.
+    pub finished_unix: u64,
+    /// What triggered it: `start`, `apply`, `reload`, `xmlrpc`.
+    pub trigger: String,
+    /// Attempts made by the call that ended it (up to 4, 1 s apart).
+    pub attempts: u32,
+    /// Sections sent (on success).
+    pub sections: Vec<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// `sync.diff`: what a push would change on the secondary, section by section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncDiffReport {
+    /// The secondary's URL.
+    pub peer: String,
+    /// Each section the push carries.
+    pub sections: Vec<SectionDiffEntry>,
+    /// Parts of the payload the secondary would not apply (node-local).
+    pub ignored: Vec<String>,
+    /// Whether the push would change nothing.
+    pub noop: bool,
+}
+
+/// One section of a [`SyncDiffReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectionDiffEntry {
+    /// The section (`filter`, `virtualip`, …).
+    pub section: String,
+    /// `unchanged`, `added`, `removed` or `changed`.
+    pub change: String,
+    /// The change in words (`filter: changed (rule 2 → 3, 1 differ)`).
+    pub detail: String,
 }
 
 /// A bulk update's progress.
