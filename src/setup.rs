@@ -281,9 +281,8 @@ pub fn node_spec(config: &Config, file_prefix: &str) -> Result<NodeSpec, SetupEr
         firewall: Some(firewall),
         routes6,
         sync,
-        carp: !vips.is_empty()
-            || config.hasync.is_some()
-            || settings.xmlrpc.as_ref().is_some_and(|x| x.listen.is_some()),
+        // A node that serves XMLRPC may be given VIPs by its primary.
+        carp: !vips.is_empty() || settings.xmlrpc.as_ref().is_some_and(|x| x.listen.is_some()),
         vips,
     })
 }

@@ -26,6 +26,9 @@ pub const DPDK_RUN_DIR: &str = "/var/run/dpdk";
 /// Where DPDK keeps hugepage files (`<file-prefix>map_*`).
 pub const HUGEPAGE_DIR: &str = "/dev/hugepages";
 
+/// fw1's and fw2's addresses on the management link ([`Lab::add_management_link`]).
+pub const MANAGEMENT: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 10, 9, 1), Ipv4Addr::new(10, 10, 9, 2)];
+
 /// Timeout for the lab's own setup commands.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -647,6 +650,43 @@ impl Lab {
         } else {
             bail!("interfaces without carrier after 5 s: {pending:?}")
         }
+    }
+
+    /// A kernel veth pair between fw1's and fw2's namespaces (`<prefix>-mg` in each),
+    /// addressed [`MANAGEMENT`]`/24`: the nodes' management link, for control-plane TCP
+    /// such as XMLRPC (the data and sync NICs belong to DPDK). It lives in the firewall
+    /// namespaces, so teardown removes it with them. Returns the interface name.
+    ///
+    /// # Errors
+    /// Without fw2 (a single-node lab), or when `ip` fails.
+    pub fn add_management_link(&self) -> Result<String> {
+        let (ns1, ns2) = (
+            self.check_host(Host::Fw1)?.to_string(),
+            self.check_host(Host::Fw2)?.to_string(),
+        );
+        let name = format!("{}-mg", self.prefix);
+        if name.len() > IFNAME_MAX {
+            bail!("management interface name {name} is too long");
+        }
+        ip(&[
+            "-n", &ns1, "link", "add", &name, "type", "veth", "peer", "name", &name, "netns", &ns2,
+        ])?;
+        for (ns, addr) in [(&ns1, MANAGEMENT[0]), (&ns2, MANAGEMENT[1])] {
+            let cidr = format!("{addr}/24");
+            ip(&["-n", ns, "addr", "add", &cidr, "dev", &name])?;
+            ip(&["-n", ns, "link", "set", &name, "up"])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        let up = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            [&ns1, &ns2].iter().all(|ns| {
+                ip(&["-n", ns, "-o", "link", "show", "dev", &name])
+                    .is_ok_and(|out| out.contains("LOWER_UP"))
+            })
+        });
+        if !up {
+            bail!("management link {name} has no carrier after 5 s");
+        }
+        Ok(name)
     }
 
     /// The lab's unique prefix (`rl<pid36>-<n36>`); all its namespace names

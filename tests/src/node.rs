@@ -159,6 +159,8 @@ pub struct HaNode {
     pub pfsync: bool,
     /// Extra `<rampart>` children (e.g. `<pfsyncdefer/>`).
     pub rampart_extra: String,
+    /// Extra `<hasync>` children (e.g. the XMLRPC sync target and `<synchronize*>`).
+    pub hasync_extra: String,
 }
 
 impl HaNode {
@@ -174,6 +176,7 @@ impl HaNode {
             virtualip: String::new(),
             pfsync: true,
             rampart_extra: String::new(),
+            hasync_extra: String::new(),
         }
     }
 
@@ -220,6 +223,7 @@ impl HaNode {
 		<pfsyncinterface>opt1</pfsyncinterface>
 		<pfhostid>{n:x}</pfhostid>
 		{peer}
+		{hasync_extra}
 	</hasync>
 	<rampart>
 		<workers>{workers}</workers>
@@ -240,6 +244,7 @@ impl HaNode {
             filter = self.filter,
             virtualip = self.virtualip,
             rampart_extra = self.rampart_extra,
+            hasync_extra = self.hasync_extra,
             pfsync_enabled = if self.pfsync {
                 "<pfsyncenabled>on</pfsyncenabled>"
             } else {
@@ -250,6 +255,37 @@ impl HaNode {
             wan_if = lab.fw_iface(self.fw, Segment::Wan),
             sync_if = lab.fw_iface(self.fw, Segment::Sync),
         )
+    }
+}
+
+/// pfSense's factory `admin` account (password `pfsense`) and the `admins` group: what an
+/// XMLRPC peer authenticates as in the lab.
+pub const ADMIN_ACCOUNT: &str = r#"<group><name>admins</name><scope>system</scope><gid>1999</gid><member>0</member><priv>page-all</priv></group>
+		<user><name>admin</name><scope>system</scope><groupname>admins</groupname><bcrypt-hash>$2b$10$13u6qwCOwODv34GyCMgdWub6oQF3RX0rG7c3d3X4JvzuEmAXLYDd2</bcrypt-hash><uid>0</uid></user>
+		<nextuid>2000</nextuid><nextgid>2000</nextgid>"#;
+
+impl HaNode {
+    /// A bootstrap config for an XMLRPC secondary: only what is node-local — its
+    /// `<interfaces>`, its `<hasync>` (pfsync, no sync target), its `<rampart>` section
+    /// (ports, `rampart_extra` such as `<xmlrpc><listen>`) — and the XMLRPC user
+    /// ([`ADMIN_ACCOUNT`]). No rules (everything is blocked), no VIPs: those come from the
+    /// primary. `filter`, `virtualip` and `system` of `self` are not used.
+    pub fn bootstrap_config(&self, lab: &Lab) -> String {
+        let full = HaNode {
+            filter: String::new(),
+            virtualip: String::new(),
+            system: ADMIN_ACCOUNT.to_string(),
+            ..self.clone()
+        }
+        .config(lab);
+        full.replace("\t<gateways></gateways>\n", "")
+            .replace("\t<staticroutes></staticroutes>\n", "")
+            .replace("\t<virtualip></virtualip>\n", "")
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
     }
 }
 

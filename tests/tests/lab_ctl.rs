@@ -391,10 +391,13 @@ fn every_command_against_an_ha_pair() {
         want
     );
 
-    // sync diff waits for XMLRPC.
+    // sync diff: fw1 pushes to no XMLRPC secondary.
     let (code, _, err) = ctl(&s1, &["sync", "diff"]);
     assert_eq!(code, 1);
-    assert!(err.contains("XMLRPC"), "{err}");
+    assert!(
+        err.contains("XMLRPC Synchronization is not configured"),
+        "{err}"
+    );
 
     // Maintenance mode: persisted, and fw2 takes the VIPs at once; off gives them back.
     let (code, out, err) = ctl(&s1, &["carp", "maintenance", "on"]);
