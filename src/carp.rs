@@ -677,3 +677,115 @@ fn garp(spec: &VhidSpec, addr: Ipv4Addr) -> Vec<u8> {
     .emit(&mut ArpPacket::new_unchecked(&mut frame[14..42]));
     frame
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn spec(port: usize, vhid: u8, advskew: u8, last: u8) -> VhidSpec {
+        VhidSpec {
+            port,
+            port_name: format!("p{port}"),
+            port_addr: Ipv4Addr::new(10, 0, port as u8, 1),
+            vhid,
+            advbase: 1,
+            advskew,
+            password: "secret".into(),
+            addrs: vec![Ipv4Addr::new(10, 0, port as u8, last)],
+            peer: None,
+        }
+    }
+
+    fn outgoing(link: &ControlLink) -> usize {
+        std::iter::from_fn(|| link.take_outgoing()).count()
+    }
+
+    #[test]
+    fn test_reconcile_keeps_unchanged_vhids_and_restarts_changed_ones() {
+        let link = ControlLink::new(VipTable::new(Vec::new()));
+        let mut table = VipTable::new(Vec::new());
+        let mut status = CarpStatus::default();
+        let mut machines = Vec::new();
+        let mut started = 0;
+        let (a, b, d) = (spec(0, 1, 0, 254), spec(1, 2, 0, 254), spec(1, 4, 0, 250));
+        let t0 = Instant::from_secs(10);
+        let mut out = Out {
+            link: &link,
+            table: &mut table,
+            status: &mut status,
+        };
+        // From nothing: every vhid starts, BACKUP, the VIPs published unanswered.
+        let by_key = reconcile(
+            t0,
+            &[a.clone(), b.clone(), d.clone()],
+            &mut machines,
+            &mut out,
+            false,
+            0,
+            &mut started,
+        );
+        assert_eq!(by_key.len(), 3);
+        assert_eq!(by_key[&(1, 2)], 1);
+        assert!(machines.iter().all(|r| r.machine.state() == State::Backup));
+        assert_eq!(link.vips().vips().len(), 3);
+        // Nobody else speaks: all three become MASTER.
+        let t1 = t0 + Duration::from_secs(5);
+        for r in &mut machines {
+            r.machine.handle(t1, Event::Tick);
+            act(r, &mut out);
+        }
+        assert!(machines.iter().all(|r| r.machine.state() == State::Master));
+        assert!(link.vips().answering(0, a.addrs[0]).is_some());
+        let _ = outgoing(&link);
+        let a_transitions = machines[0].transitions;
+
+        // b's skew changes, d goes, c comes.
+        let b2 = VhidSpec {
+            advskew: 100,
+            ..b.clone()
+        };
+        let c = spec(0, 3, 0, 253);
+        let by_key = reconcile(
+            t1,
+            &[a.clone(), b2.clone(), c.clone()],
+            &mut machines,
+            &mut out,
+            false,
+            0,
+            &mut started,
+        );
+        assert_eq!(by_key.len(), 3);
+        assert!(!by_key.contains_key(&(1, 4)));
+        let specs: Vec<&VhidSpec> = machines.iter().map(|r| &r.spec).collect();
+        assert_eq!(specs, [&a, &b2, &c]);
+        // a kept its machine and role; b restarted (bows out first), d bowed out.
+        assert_eq!(machines[0].machine.state(), State::Master);
+        assert_eq!(machines[0].transitions, a_transitions);
+        assert_eq!(machines[1].machine.state(), State::Backup);
+        assert_eq!(machines[1].machine.advskew(), 100);
+        assert_eq!(machines[2].machine.state(), State::Backup);
+        assert_eq!(outgoing(&link), 2, "one bow-out each for b and d");
+        // The table: a still answered, b (now BACKUP) not, d gone, c present.
+        let vips = link.vips();
+        assert!(vips.answering(0, a.addrs[0]).is_some());
+        assert!(vips.answering(1, b.addrs[0]).is_none());
+        assert!(!vips.is_vip_on(1, d.addrs[0]));
+        assert!(vips.is_vip_on(0, c.addrs[0]));
+
+        // The same list again changes nothing.
+        reconcile(
+            t1,
+            &[a.clone(), b2, c],
+            &mut machines,
+            &mut out,
+            false,
+            0,
+            &mut started,
+        );
+        assert_eq!(started, 5);
+        assert_eq!(outgoing(&link), 0);
+        assert_eq!(machines[0].machine.state(), State::Master);
+    }
+}
