@@ -464,6 +464,7 @@ fn secondary_takes_its_config_from_the_primary() {
     assert!(success > 0);
     let (code, out, _) = ctl(&s1, &["sync", "status"]);
     assert_eq!(code, 0);
+    eprintln!("fw1# rampartctl sync status    (fw2 stopped)\n{out}");
     assert!(out.contains("FAILED"), "{out}");
     assert!(out.contains("4 attempt(s)"), "{out}");
     let (_, status, _) = ctl(&s1, &["status"]);
