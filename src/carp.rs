@@ -336,7 +336,6 @@ fn start_machine(
 
 /// Makes the running vhids those of `wanted` (see [`CarpRuntime::vhids`]); returns the
 /// lookup from (port, vhid) to position.
-#[allow(clippy::too_many_arguments)]
 fn reconcile(
     now: Instant,
     wanted: &[VhidSpec],

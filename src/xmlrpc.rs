@@ -161,7 +161,7 @@ impl XmlrpcNode {
             serving: None,
             fingerprint: None,
             peer: None,
-            state: "off".into(),
+            state: if is_primary(config) { "never" } else { "off" }.into(),
             last: None,
             last_success_unix: None,
             pushes_total: 0,

@@ -195,14 +195,15 @@ fn run(args: &Args) -> anyhow::Result<()> {
     tracing::info!("stopping");
     drop(metrics);
     ctl.stop();
-    if let Some(xmlrpc) = xmlrpc {
-        xmlrpc.stop();
-    }
     if let Some(carp) = &carp {
         // Bow out first (advbase 255, advskew 255: the backup takes over at once), and give
         // worker 0 a moment to send it before the workers stop.
         carp.stop.store(true, Ordering::Relaxed);
         std::thread::sleep(Duration::from_millis(50));
+    }
+    // After the bow-out: an XMLRPC apply in progress may take its time to finish.
+    if let Some(xmlrpc) = xmlrpc {
+        xmlrpc.stop();
     }
     let report = node.stop();
     if let Some(carp) = carp {
