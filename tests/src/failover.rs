@@ -234,6 +234,16 @@ impl fmt::Display for Outcome {
             drops(&self.fw2_report),
             rx_missed(&self.fw2_report)
         )?;
+        if let Some(back) = &self.fw1_returned_report {
+            writeln!(
+                f,
+                "  fw1 returned, at end  {}; rx_missed {}; picked_up_loose {}  tcp_bad_state {}",
+                drops(back),
+                rx_missed(back),
+                counter(back, "picked_up_loose"),
+                counter(back, "tcp_bad_state")
+            )?;
+        }
         for e in self.streams.errors.iter().take(10) {
             writeln!(f, "  error: {e}")?;
         }
@@ -294,7 +304,7 @@ fn retransmitted(lab: &Lab, host: Host) -> Result<u64> {
         .context("no RetransSegs in /proc/net/snmp")
 }
 
-/// The gap in `capture` (frames towards the server on the WAN): the last frame from fw1's
+/// The gap in `capture` (the WAN; frames towards the server count): the last frame from fw1's
 /// MAC before the first from fw2's after `lost_at`.
 fn gap_ms(lab: &Lab, capture: &Path, lost_at: f64) -> Result<Option<f64>> {
     // A long capture takes tshark a while to read.
@@ -304,6 +314,8 @@ fn gap_ms(lab: &Lab, capture: &Path, lost_at: f64) -> Result<Option<f64>> {
             "tshark",
             "-r",
             &capture.to_string_lossy(),
+            "-Y",
+            &format!("tcp.dstport == {PORT}"),
             "-T",
             "fields",
             "-e",
@@ -356,24 +368,32 @@ pub fn run(binary: &Path, scenario: &Scenario, say: &mut dyn FnMut(&str)) -> Res
     }
     say("fw1 is MASTER of both VIPs, fw2 is BACKUP");
 
-    // Frames towards the server on the WAN, headers only: who forwarded each, and when.
+    // Headers only, both directions, on both segments: who forwarded each frame, and when
+    // (kept with the logs when a stream fails, to see which side lost what).
     let capture = lab.log_path("wan").with_extension("pcap");
-    let mut tshark = lab.spawn(
-        Host::Switch,
-        &[
-            "tshark",
-            "-q",
-            "-i",
-            Segment::Wan.name(),
-            "-s",
-            "64",
-            "-f",
-            &format!("tcp dst port {PORT}"),
-            "-w",
-            &capture.to_string_lossy(),
-        ],
-        &lab.log_path("tshark"),
-    )?;
+    let lan_capture = lab.log_path("lan").with_extension("pcap");
+    let mut captures = Vec::new();
+    for (segment, file, name) in [
+        (Segment::Wan, &capture, "tshark-wan"),
+        (Segment::Lan, &lan_capture, "tshark-lan"),
+    ] {
+        captures.push(lab.spawn(
+            Host::Switch,
+            &[
+                "tshark",
+                "-q",
+                "-i",
+                segment.name(),
+                "-s",
+                "96",
+                "-f",
+                &format!("tcp port {PORT} or arp or ip proto 112"),
+                "-w",
+                &file.to_string_lossy(),
+            ],
+            &lab.log_path(name),
+        )?);
+    }
     std::thread::sleep(Duration::from_secs(2));
     let retrans_before = retransmitted(&lab, Host::Client)? + retransmitted(&lab, Host::Server)?;
     let cfg = StreamsConfig {
@@ -490,8 +510,10 @@ pub fn run(binary: &Path, scenario: &Scenario, say: &mut dyn FnMut(&str)) -> Res
         counter(&fw2_report, "states"),
     );
     let roles_after = (returned.as_mut().map(|n| role(n, 1)), role(&mut fw2, 1));
-    tshark.signal(Signal::SIGINT)?;
-    let _ = tshark.wait_timeout(Duration::from_secs(10));
+    for tshark in &mut captures {
+        tshark.signal(Signal::SIGINT)?;
+        let _ = tshark.wait_timeout(Duration::from_secs(10));
+    }
     let gap_ms = gap_ms(&lab, &capture, lost_at)?;
 
     // The returned fw1 appends to the killed one's log: one file holds both lives.
@@ -503,7 +525,8 @@ pub fn run(binary: &Path, scenario: &Scenario, say: &mut dyn FnMut(&str)) -> Res
     }
     let fw2_log = fw2.process.log();
     fw2.stop()?;
-    if !streams.all_ok() {
+    // RAMPART_KEEP_LOGS keeps them from a passing run too (to study its captures).
+    if !streams.all_ok() || std::env::var_os("RAMPART_KEEP_LOGS").is_some() {
         lab.keep_logs();
     }
     lab.teardown()?;

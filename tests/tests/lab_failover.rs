@@ -39,9 +39,13 @@ fn run(scenario: &Scenario) -> Outcome {
     eprintln!("{outcome}");
     assert!(
         outcome.all_survived(),
-        "{:?}\nfw2:\n{}",
+        "{:?}\nfw2:\n{}\nfw1 (returned):\n{}",
         outcome.streams.errors,
-        outcome.fw2_report
+        outcome.fw2_report,
+        outcome
+            .fw1_returned_report
+            .as_deref()
+            .unwrap_or("(not restarted)")
     );
     outcome
 }
