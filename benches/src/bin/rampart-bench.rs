@@ -2,6 +2,8 @@
 //!
 //! - `run`: one in-process measurement of the daemon's forwarding path over `net_pcap`
 //!   replays; prints one JSON line.
+//! - `table`: the `make bench` table (ceiling, rampart rows, kernel peer) from A/B pairs,
+//!   the sweeps and the plot.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use rampart_benches::load::flows::Proto;
 use rampart_benches::load::inproc::InProc;
 use rampart_benches::load::run::Mode;
+use rampart_benches::load::table::{TableSpec, run_table};
 
 #[derive(Debug, Parser)]
 #[command(about = "rampart's load harness")]
@@ -23,6 +26,62 @@ struct Cli {
 enum Command {
     /// One in-process run over net_pcap replays; prints one JSON line on stdout.
     Run(RunArgs),
+    /// The make bench table: rounds of ceiling/rampart pairs, the kernel peer, sweeps, plot.
+    Table(TableArgs),
+}
+
+#[derive(Debug, Args)]
+struct TableArgs {
+    #[command(flatten)]
+    common: Common,
+    /// A/B rounds (pairs).
+    #[arg(long, default_value_t = 5)]
+    pairs: usize,
+    /// Replayed flows.
+    #[arg(long, default_value_t = 65_536)]
+    flows: usize,
+    /// Connections in the table for the stateful hit row.
+    #[arg(long, default_value_t = 1_000_000)]
+    connections: usize,
+    /// Filter rules.
+    #[arg(long, default_value_t = 1000)]
+    rules: usize,
+    /// New connections played in the new-connection row.
+    #[arg(long, default_value_t = 2_000_000)]
+    new_connections: usize,
+    /// Frame size with FCS.
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// udp or tcp.
+    #[arg(long, default_value = "udp")]
+    proto: Proto,
+    /// Seconds of warm-up per run.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Seconds of window per run.
+    #[arg(long, default_value_t = 5.0)]
+    secs: f64,
+    /// dpdk-testpmd binary.
+    #[arg(long, default_value = "dpdk-testpmd")]
+    testpmd: String,
+    /// The kernel-peer script (benches/scripts/kernel-nft.sh); omitted: no kernel row.
+    #[arg(long)]
+    kernel_script: Option<PathBuf>,
+    /// Flow counts of the plot's sweep (comma-separated; empty: no sweeps).
+    #[arg(long, value_delimiter = ',')]
+    sweep_flows: Vec<usize>,
+    /// Connection counts of the states sweep.
+    #[arg(long, value_delimiter = ',')]
+    sweep_states: Vec<usize>,
+    /// Rule counts of the rules sweep.
+    #[arg(long, value_delimiter = ',')]
+    sweep_rules: Vec<usize>,
+    /// Worker counts of the workers sweep.
+    #[arg(long, value_delimiter = ',')]
+    sweep_workers: Vec<usize>,
+    /// Where the plot (SVG) goes.
+    #[arg(long, default_value = "/tmp/rampart-bench/flows.svg")]
+    plot: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -132,6 +191,36 @@ fn real_main() -> anyhow::Result<()> {
             };
             let result = run.run()?;
             println!("{}", serde_json::to_string(&result)?);
+        }
+        Command::Table(a) => {
+            let spec = TableSpec {
+                exe: std::env::current_exe().context("locating this binary")?,
+                testpmd: a.testpmd.clone(),
+                kernel_script: a.kernel_script.clone(),
+                pairs: a.pairs.max(1),
+                flows: a.flows,
+                connections: a.connections,
+                rules: a.rules,
+                new_connections: a.new_connections,
+                size: a.size,
+                proto: a.proto,
+                sweep_flows: a.sweep_flows.clone(),
+                sweep_states: a.sweep_states.clone(),
+                sweep_rules: a.sweep_rules.clone(),
+                sweep_workers: a.sweep_workers.clone(),
+                workdir: a.common.workdir.clone(),
+                prefix: a
+                    .common
+                    .prefix
+                    .clone()
+                    .unwrap_or_else(|| format!("rb{}", std::process::id())),
+                hugepages: a.common.hugepages,
+                warmup: seconds(a.warmup)?,
+                measure: seconds(a.secs)?,
+                plot: a.plot.clone(),
+            };
+            let report = run_table(&spec).map_err(anyhow::Error::msg)?;
+            print!("{report}");
         }
     }
     Ok(())

@@ -64,9 +64,9 @@ fn cached(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<u64>) -> Res
     Ok(n)
 }
 
-/// `rx_pcap=` arguments of one port: one file per worker, each with the flows `i` where
+/// The replay files of each port (`rx_pcap=` arguments): one file per worker, each with the flows `i` where
 /// `i % workers == w`.
-fn replay_files(
+pub fn replay_files(
     set: &FlowSet,
     workers: usize,
     dir: &Path,

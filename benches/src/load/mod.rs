@@ -5,3 +5,5 @@ pub mod flows;
 pub mod inproc;
 pub mod run;
 pub mod stats;
+pub mod table;
+pub mod testpmd;

@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use rampart_dataplane::dpdk::tsc_hz;
 use rampart_dataplane::{Node, NodeReport};
 use rampart_sync::status::SyncStatus;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::config::NodeConfig;
@@ -68,7 +68,7 @@ pub struct RunSpec {
 }
 
 /// What a run measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
     /// Packets received by the worker(s) per second, Mpps (median of the intervals).
     pub rx_mpps: f64,

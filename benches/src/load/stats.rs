@@ -1,9 +1,9 @@
 //! Medians and ranges over runs or intervals.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Median, minimum and maximum of a sample.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Median (mean of the middle two for an even count).
     pub median: f64,
