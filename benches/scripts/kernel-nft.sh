@@ -16,6 +16,7 @@ G=${P}g; R=${P}r; S=${P}s
 cleanup() {
   [ -n "${GEN:-}" ] && kill -INT "$GEN" 2>/dev/null && wait "$GEN" 2>/dev/null || true
   for n in $G $R $S; do ip netns del "$n" 2>/dev/null || true; done
+  rm -rf "/var/run/dpdk/${P}gen"
 }
 trap cleanup EXIT
 for n in $G $R $S; do ip netns add "$n"; ip -n "$n" link set lo up; ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1; done

@@ -177,6 +177,9 @@ impl InProc {
             size: self.size,
             timeout: self.timeout,
         };
-        run(&spec)
+        let result = run(&spec);
+        super::stats::remove_eal_runtime_dir(&self.prefix);
+        let _ = std::fs::remove_file(&spec.config_path);
+        result
     }
 }

@@ -15,6 +15,21 @@ pub struct Summary {
     pub n: usize,
 }
 
+/// Removes the empty runtime directory EAL leaves for `file_prefix` (`/var/run/dpdk/<prefix>`
+/// for root, `$XDG_RUNTIME_DIR/dpdk/<prefix>` otherwise), even with `--in-memory`.
+pub fn remove_eal_runtime_dir(file_prefix: &str) {
+    if file_prefix.is_empty() || file_prefix.contains('/') {
+        return;
+    }
+    let mut roots = vec![std::path::PathBuf::from("/var/run/dpdk")];
+    if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR") {
+        roots.push(std::path::PathBuf::from(xdg).join("dpdk"));
+    }
+    for root in roots {
+        let _ = std::fs::remove_dir_all(root.join(file_prefix));
+    }
+}
+
 /// The summary of `values` (all zero for an empty sample); NaNs are ignored.
 pub fn summarize(values: &[f64]) -> Summary {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();

@@ -163,6 +163,7 @@ impl Testpmd {
         }
         let log = std::fs::read_to_string(&out_path).map_err(|e| e.to_string())?;
         let _ = std::fs::remove_file(&out_path);
+        super::stats::remove_eal_runtime_dir(&self.prefix);
         // testpmd prints about every 2 s with --stats-period=1.
         let skip = (self.warmup.as_secs_f64() / 2.0).ceil() as usize;
         parse(&log, skip).ok_or_else(|| {
