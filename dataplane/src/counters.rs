@@ -283,6 +283,12 @@ pub struct WorkerCounters {
     pub busy_polls: u64,
     /// Bursts that returned nothing.
     pub idle_polls: u64,
+    /// TSC cycles of the loops that received packets, from before the first RX burst to after
+    /// the last TX burst (testpmd's `--record-core-cycles`): divided by [`Self::busy_packets`]
+    /// it is the cost of a packet whatever the offered load.
+    pub busy_cycles: u64,
+    /// Packets received by those loops (from ports and from other workers).
+    pub busy_packets: u64,
     /// The firewall's counters (zero when the node runs without one).
     pub firewall: FirewallCounters,
 }
@@ -397,6 +403,8 @@ impl WorkerCounters {
             drops: [0; DropReason::COUNT],
             busy_polls: 0,
             idle_polls: 0,
+            busy_cycles: 0,
+            busy_packets: 0,
             firewall: FirewallCounters::default(),
         }
     }
@@ -455,6 +463,8 @@ impl WorkerCounters {
         }
         self.busy_polls += other.busy_polls;
         self.idle_polls += other.idle_polls;
+        self.busy_cycles += other.busy_cycles;
+        self.busy_packets += other.busy_packets;
         self.firewall.merge(&other.firewall);
     }
 }

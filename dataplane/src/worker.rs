@@ -218,6 +218,7 @@ impl Worker {
         let mut last_publish = Instant::ZERO;
         let mut last_maintain = Instant::ZERO;
         while !stop.load(Ordering::Relaxed) {
+            let started = crate::dpdk::tsc();
             let now = clock.now();
             let mut received = 0;
             for (port, rxq) in self.rx.iter_mut().enumerate() {
@@ -280,6 +281,8 @@ impl Worker {
                 backoff.idle();
             } else {
                 counters.busy_polls += 1;
+                counters.busy_packets += received as u64;
+                counters.busy_cycles += crate::dpdk::tsc().wrapping_sub(started);
                 backoff.busy();
             }
         }

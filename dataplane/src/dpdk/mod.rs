@@ -5,6 +5,7 @@
 //! [`Port`] stays open while any of its queues lives. EAL is initialised once per process.
 #![allow(unsafe_code)]
 
+mod cycles;
 mod eal;
 mod lcore;
 mod mbuf;
@@ -12,6 +13,7 @@ mod mempool;
 mod port;
 mod ring;
 
+pub use cycles::{tsc, tsc_hz};
 pub use eal::{Eal, EalError, EalOptions, dpdk_version};
 pub use lcore::{LcoreError, spawn_lcore_thread};
 pub use mbuf::{BURST_SIZE, Mbuf, RxBatch};
