@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::node::{HaNode, RunningNode, counter, start_node};
+use crate::lab::MANAGEMENT;
+use crate::node::{ADMIN_ACCOUNT, HaNode, RunningNode, counter, start_node};
 use crate::timeline::{self, Mark, Timeline, epoch_now};
 use crate::{
     Addressing, Host, Lab, Segment, Signal, StreamsConfig, StreamsReport, Topology, tcp_streams,
@@ -27,6 +28,10 @@ pub const LAN_VIP: Ipv4Addr = Ipv4Addr::new(10, 10, 1, 254);
 pub const WAN_VIP: Ipv4Addr = Ipv4Addr::new(10, 10, 2, 254);
 /// Where the streams go on the server.
 const PORT: u16 = 5201;
+/// fw2's XMLRPC server, on the management link (fw1 pushes to its own webgui port).
+const XMLRPC_PORT: u16 = 8443;
+/// What a node prints when it applied a config pushed by its primary.
+const SYNCED_LINE: &str = "rampart: config synced by XMLRPC";
 
 /// The HA lab's addresses: client and server route through the VIPs.
 pub fn ha_addressing() -> Addressing {
@@ -63,6 +68,34 @@ pub fn member(fw: Host, advskew: u8, nat: bool) -> HaNode {
         ));
     }
     node
+}
+
+/// fw1 as the primary: [`member`] with advskew 0, syncing rules, aliases, NAT and VIPs to
+/// fw2's XMLRPC server, whose certificate it pins by `fingerprint`.
+fn primary(nat: bool, fingerprint: &str) -> HaNode {
+    HaNode {
+        system: format!(
+            "{ADMIN_ACCOUNT}<webgui><protocol>https</protocol><port>{XMLRPC_PORT}</port></webgui>"
+        ),
+        hasync_extra: format!(
+            "<synchronizetoip>{}</synchronizetoip><username>admin</username>\
+             <password>pfsense</password><synchronizerules>on</synchronizerules>\
+             <synchronizealiases>on</synchronizealiases><synchronizenat>on</synchronizenat>\
+             <synchronizevirtualip>on</synchronizevirtualip>",
+            MANAGEMENT[1]
+        ),
+        rampart_extra: format!("<xmlrpc><peerfingerprint>{fingerprint}</peerfingerprint></xmlrpc>"),
+        ..member(Host::Fw1, 0, nat)
+    }
+}
+
+/// The certificate fingerprint a node printed when its XMLRPC server started.
+pub fn xmlrpc_fingerprint(log: &str) -> Option<String> {
+    log.lines().find_map(|l| {
+        let rest = l.strip_prefix("rampart: xmlrpc on https://")?;
+        let (_, fp) = rest.split_once("(certificate sha256 ")?;
+        Some(fp.strip_suffix(')')?.to_owned())
+    })
 }
 
 /// The CARP role `node` reports for `vhid` (`?` if none).
@@ -356,14 +389,39 @@ fn gap_ms(lab: &Lab, capture: &Path, lost_at: f64) -> Result<Option<f64>> {
 pub fn run(binary: &Path, scenario: &Scenario, say: &mut dyn FnMut(&str)) -> Result<Outcome> {
     let mut lab = Lab::new(Topology::HaPair, ha_addressing())?;
     let mut marks = vec![timeline::harness("lab up")];
-    let config = |fw, skew| member(fw, skew, scenario.nat).config(&lab);
-    say("starting fw1 (primary, advskew 0) and fw2 (secondary, advskew 100)");
-    let mut fw1 = start_node(&lab, Host::Fw1, binary, &config(Host::Fw1, 0))?;
-    let mut fw2 = start_node(&lab, Host::Fw2, binary, &config(Host::Fw2, 100))?;
+    // As pfSense pairs are run: fw2 starts with its node-local settings only (interfaces,
+    // pfsync, ports, its XMLRPC server on the management link); fw1, the primary, pushes it
+    // its rules, NAT and VIPs (advskew + 100) over XMLRPC when it starts.
+    lab.add_management_link()?;
+    let fw2_spec = HaNode {
+        rampart_extra: format!(
+            "<xmlrpc><listen>{}:{XMLRPC_PORT}</listen></xmlrpc>",
+            MANAGEMENT[1]
+        ),
+        ..member(Host::Fw2, 0, scenario.nat)
+    };
+    say("starting fw2 (secondary) with its node-local settings only: no rules, no VIPs");
+    let mut fw2 = start_node(&lab, Host::Fw2, binary, &fw2_spec.bootstrap_config(&lab))?;
+    let fingerprint = xmlrpc_fingerprint(&fw2.process.log())
+        .with_context(|| format!("fw2 printed no XMLRPC certificate:\n{}", fw2.process.log()))?;
+    let fw1_config = primary(scenario.nat, &fingerprint).config(&lab);
+    say("starting fw1 (primary, advskew 0): it pushes its config to fw2 over XMLRPC");
+    let mut fw1 = start_node(&lab, Host::Fw1, binary, &fw1_config)?;
+    let pushed = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        fw2.process.log().contains(SYNCED_LINE)
+    });
+    if !pushed {
+        bail!(
+            "fw2 got no config from fw1 over XMLRPC:\nfw1:\n{}\nfw2:\n{}",
+            fw1.process.log(),
+            fw2.process.log()
+        );
+    }
+    marks.push(timeline::harness("fw2 has fw1's config (XMLRPC)"));
     if !wait_role(&mut fw1, "MASTER", Duration::from_secs(8)) {
         bail!("fw1 did not become master:\n{}", fw1.process.log());
     }
-    if !wait_role(&mut fw2, "BACKUP", Duration::from_secs(3)) {
+    if !wait_role(&mut fw2, "BACKUP", Duration::from_secs(8)) {
         bail!("fw2 is not backup:\n{}", fw2.process.log());
     }
     say("fw1 is MASTER of both VIPs, fw2 is BACKUP");
@@ -473,7 +531,7 @@ pub fn run(binary: &Path, scenario: &Scenario, say: &mut dyn FnMut(&str)) -> Res
             let _ = fw1.process.wait_timeout(Duration::from_secs(5));
             say("restarting fw1: it asks fw2 for every state and stays demoted until it has them");
             marks.push(timeline::harness("fw1 restarted"));
-            let mut back = start_node(&lab, Host::Fw1, binary, &config(Host::Fw1, 0))?;
+            let mut back = start_node(&lab, Host::Fw1, binary, &fw1_config)?;
             if !wait_role(&mut back, "MASTER", Duration::from_secs(15)) {
                 bail!("fw1 did not come back:\n{}", back.counters()?);
             }
