@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::lab::MANAGEMENT;
-use crate::node::{ADMIN_ACCOUNT, HaNode, RunningNode, counter, start_node};
+use crate::node::{ADMIN_ACCOUNT, HaNode, RunningNode, counter, start_node, xmlrpc_fingerprint};
 use crate::timeline::{self, Mark, Timeline, epoch_now};
 use crate::{
     Addressing, Host, Lab, Segment, Signal, StreamsConfig, StreamsReport, Topology, tcp_streams,
@@ -87,15 +87,6 @@ fn primary(nat: bool, fingerprint: &str) -> HaNode {
         rampart_extra: format!("<xmlrpc><peerfingerprint>{fingerprint}</peerfingerprint></xmlrpc>"),
         ..member(Host::Fw1, 0, nat)
     }
-}
-
-/// The certificate fingerprint a node printed when its XMLRPC server started.
-pub fn xmlrpc_fingerprint(log: &str) -> Option<String> {
-    log.lines().find_map(|l| {
-        let rest = l.strip_prefix("rampart: xmlrpc on https://")?;
-        let (_, fp) = rest.split_once("(certificate sha256 ")?;
-        Some(fp.strip_suffix(')')?.to_owned())
-    })
 }
 
 /// The CARP role `node` reports for `vhid` (`?` if none).

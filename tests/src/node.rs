@@ -289,6 +289,15 @@ impl HaNode {
     }
 }
 
+/// The certificate fingerprint a node printed when its XMLRPC server started.
+pub fn xmlrpc_fingerprint(log: &str) -> Option<String> {
+    log.lines().find_map(|l| {
+        let rest = l.strip_prefix("rampart: xmlrpc on https://")?;
+        let (_, fp) = rest.split_once("(certificate sha256 ")?;
+        Some(fp.strip_suffix(')')?.to_owned())
+    })
+}
+
 /// A rampart daemon running in a lab namespace.
 #[derive(Debug)]
 pub struct RunningNode {

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rampart_tests::lab::MANAGEMENT;
-use rampart_tests::node::{HaNode, rampart_binary, start_node};
+use rampart_tests::node::{HaNode, rampart_binary, start_node, xmlrpc_fingerprint};
 use rampart_tests::{Host, Lab, LabProcess, wait_until};
 use serde_json::Value;
 
@@ -212,16 +212,8 @@ fn secondary_takes_its_config_from_the_primary() {
     let fw2 = start_node(&lab, Host::Fw2, &binary, &bootstrap).unwrap();
     let s2 = fw2.config.with_extension("sock");
     let log = fw2.process.log();
-    let fingerprint = log
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(&format!(
-                "rampart: xmlrpc on https://{mgmt2}:{XMLRPC_PORT}/xmlrpc.php (certificate sha256 "
-            ))
-        })
-        .and_then(|rest| rest.strip_suffix(')'))
-        .unwrap_or_else(|| panic!("fw2 printed no certificate:\n{log}"))
-        .to_owned();
+    let fingerprint =
+        xmlrpc_fingerprint(&log).unwrap_or_else(|| panic!("fw2 printed no certificate:\n{log}"));
     assert!(rule_descrs(&s2).is_empty(), "fw2 starts with no rules");
     assert!(vhids(&s2).is_empty(), "fw2 starts with no VIPs");
 
