@@ -21,6 +21,10 @@ pub enum DropReason {
     ArpUnsupported,
     /// ARP about an address that is not ours (seen, learnt from where useful, then dropped).
     ArpNotForUs,
+    /// ARP from another node claiming one of our VIPs (the CARP peer's gratuitous ARP):
+    /// never answered, whatever our role, since the reply would carry the VIP's virtual MAC
+    /// and pull the switch's entry for it back to this port.
+    ArpVipClaimed,
     /// IPv4 header inconsistent with itself or the frame.
     Ipv4Malformed,
     /// IPv4 header checksum wrong.
@@ -119,7 +123,7 @@ impl From<StateDrop> for DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 42] = [
+    pub const ALL: [DropReason; 43] = [
         DropReason::EthernetMalformed,
         DropReason::NotOurMac,
         DropReason::VlanUnsupported,
@@ -127,6 +131,7 @@ impl DropReason {
         DropReason::ArpMalformed,
         DropReason::ArpUnsupported,
         DropReason::ArpNotForUs,
+        DropReason::ArpVipClaimed,
         DropReason::Ipv4Malformed,
         DropReason::Ipv4BadChecksum,
         DropReason::NotRoutable,
@@ -177,6 +182,7 @@ impl DropReason {
             DropReason::ArpMalformed => "arp_malformed",
             DropReason::ArpUnsupported => "arp_unsupported",
             DropReason::ArpNotForUs => "arp_not_for_us",
+            DropReason::ArpVipClaimed => "arp_vip_claimed",
             DropReason::Ipv4Malformed => "ipv4_malformed",
             DropReason::Ipv4BadChecksum => "ipv4_bad_checksum",
             DropReason::NotRoutable => "not_routable",

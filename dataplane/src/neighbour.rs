@@ -44,8 +44,11 @@ impl Default for NeighbourLimits {
     fn default() -> Self {
         NeighbourLimits {
             max_entries: 4096,
-            max_held_per_entry: 16,
-            max_held_total: 256,
+            // About what Linux holds (`unres_qlen_bytes` 212992, ~140 full frames): a node
+            // that just took a VIP over sends every connection's next packet to the one
+            // upstream router at once, and 16 dropped the rest of that burst.
+            max_held_per_entry: 128,
+            max_held_total: 512,
         }
     }
 }

@@ -92,6 +92,13 @@ impl<P: AsRef<[u8]> + AsMut<[u8]>> Forwarder<P> {
             out.free.push(pkt);
             return;
         }
+        // A sender using one of our VIPs is the peer announcing it (its gratuitous ARP as it
+        // takes over) or a conflict: a reply, from the virtual MAC, would move the switch's
+        // entry for that MAC back here while the peer is MASTER (the race of a role change,
+        // when this worker has not yet heard it stepped down).
+        if self.vips.is_vip_on(rx_port, sender_ip) {
+            return self.discard(pkt, DropReason::ArpVipClaimed, out);
+        }
         let Some((our_mac, our_ip)) = answer_as else {
             return self.discard(pkt, DropReason::ArpNotForUs, out);
         };

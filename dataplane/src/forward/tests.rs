@@ -191,6 +191,44 @@ fn a_backup_learns_hosts_asking_for_its_vips() {
     assert_eq!(f.neighbours(), 1);
 }
 
+/// The race of a preemption: the new master's gratuitous ARP reaches a worker that still
+/// believes it is MASTER. A reply would come from the virtual MAC and pull the switch's entry
+/// back to this node, blackholing the VIP until the new master's next advert.
+#[test]
+fn a_master_never_answers_the_peers_gratuitous_arp_for_its_vip() {
+    let mut f = forwarder();
+    let vip = Ipv4Addr::new(10, 0, 1, 254);
+    f.set_vips(Arc::new(VipTable::new(vec![Vip {
+        port: 0,
+        addr: vip,
+        vhid: 1,
+        master: true,
+    }])));
+    let vmac = crate::vip::virtual_mac(1);
+    let out = run(
+        &mut f,
+        0,
+        arp(ArpOperation::Request, vmac, vip, MacAddr::ZERO, vip),
+    );
+    assert!(out.tx[0].is_empty(), "no reply from the virtual MAC");
+    assert_eq!(f.counters().dropped(DropReason::ArpVipClaimed), 1);
+    assert_eq!(f.counters().arp_replies_sent, 0);
+    // A host asking for the VIP is still answered, from the virtual MAC.
+    let out = run(
+        &mut f,
+        0,
+        arp(
+            ArpOperation::Request,
+            CLIENT_MAC,
+            CLIENT,
+            MacAddr::ZERO,
+            vip,
+        ),
+    );
+    let eth = EthernetFrame::new_checked(&out.tx[0][0][..]).unwrap();
+    assert_eq!((eth.dst_addr(), eth.src_addr()), (CLIENT_MAC, vmac));
+}
+
 #[test]
 fn answers_echo_to_any_own_address() {
     for dst in [LAN_IP, WAN_IP] {
