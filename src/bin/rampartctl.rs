@@ -4,7 +4,8 @@
 //! names (`--config FILE`, default `/etc/rampart/config.xml`): its `<rampart><ctlsocket>`,
 //! or `FILE` with the extension `.sock`.
 //!
-//! Exit codes: 0 done; 1 the node refused or the command failed; 2 usage error, or
+//! Exit codes: 0 done; 1 the node refused or the command failed (`config apply`/`reload`:
+//! also when applied here but the push to the secondary failed); 2 usage error, or
 //! `config check`/`config apply` given an invalid file; 3 cannot connect to the socket;
 //! 4 no answer or an answer not understood (timeout, protocol).
 
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use rampart::ctl::text;
 use rampart_control::ctl::client::{Client, ClientError};
-use rampart_control::ctl::reply::SyncReport;
+use rampart_control::ctl::reply::{SyncReport, XmlrpcReport};
 use rampart_control::ctl::{Command as Cmd, ErrorKind, ListArgs, Reply, StateSelector};
 
 /// Operate a running rampart node.
@@ -39,7 +40,8 @@ struct Args {
     command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 done, 1 the node refused or the command failed, \
+const EXIT_CODES: &str = "Exit codes: 0 done, 1 the node refused or the command failed \
+(config apply/reload: also when applied here but the push to the secondary failed), \
 2 usage error or invalid config file, 3 cannot connect, 4 no answer or one not understood.";
 
 #[derive(Debug, Subcommand)]
@@ -150,13 +152,31 @@ enum ConfigAction {
         /// A pfSense config.xml.
         file: PathBuf,
     },
-    /// Validate FILE whole, make it the node's config and swap its rules in.
+    /// Validate FILE whole, make it the node's config and swap its rules in; on a primary,
+    /// then follow its XMLRPC push to the secondary.
     Apply {
         /// A pfSense config.xml.
         file: PathBuf,
+        #[command(flatten)]
+        push: PushWait,
     },
-    /// Read the node's config file again and swap its rules in (as SIGHUP).
-    Reload,
+    /// Read the node's config file again and swap its rules in (as SIGHUP); on a primary,
+    /// then follow its XMLRPC push to the secondary.
+    Reload {
+        #[command(flatten)]
+        push: PushWait,
+    },
+}
+
+/// How long `config apply`/`reload` follow the push to the secondary.
+#[derive(Debug, Clone, Copy, ClapArgs)]
+struct PushWait {
+    /// Return once applied here, without following the push.
+    #[arg(long)]
+    no_wait: bool,
+    /// Seconds to wait for the push to end (it makes up to 4 attempts, 1 s apart).
+    #[arg(long, default_value_t = 60)]
+    wait: u64,
 }
 
 /// A failure and its exit code.
@@ -220,8 +240,8 @@ fn run(args: &Args) -> Result<(), Fail> {
         Command::Config { action } => match action {
             ConfigAction::Show => Cmd::ConfigShow,
             ConfigAction::Check { file } => Cmd::ConfigCheck { xml: read(file)? },
-            ConfigAction::Apply { file } => Cmd::ConfigApply { xml: read(file)? },
-            ConfigAction::Reload => Cmd::ConfigReload,
+            ConfigAction::Apply { file, .. } => Cmd::ConfigApply { xml: read(file)? },
+            ConfigAction::Reload { .. } => Cmd::ConfigReload,
         },
     };
     let socket = socket_path(args);
@@ -238,8 +258,28 @@ fn run(args: &Args) -> Result<(), Fail> {
             return Err(fail(3, err.to_string()));
         }
     };
+    let push_wait = match &args.command {
+        Command::Config {
+            action: ConfigAction::Apply { push, .. } | ConfigAction::Reload { push },
+        } if !push.no_wait => Some(*push),
+        _ => None,
+    };
+    // Pushes ended before this change: the one it triggers ends after.
+    let pushes_before = match push_wait {
+        Some(_) => xmlrpc_status(&mut client, args.json)?.map(|x| x.pushes_total),
+        None => None,
+    };
     let reply = request(&mut client, &cmd, args.json)?;
     print(&reply, args.json);
+    if let (Some(wait), Some(before)) = (push_wait, pushes_before) {
+        let trigger = if matches!(cmd, Cmd::ConfigApply { .. }) {
+            "apply"
+        } else {
+            "reload"
+        };
+        let wait = Duration::from_secs(wait.wait);
+        follow_push(&mut client, before, trigger, wait, args.json)?;
+    }
     if let Command::Sync {
         action: SyncAction::Resync {
             no_wait: false,
@@ -329,6 +369,83 @@ fn follow_bulk(client: &mut Client, resync: u64, wait: Duration, json: bool) -> 
                 eprintln!();
             }
             return Err(fail(1, "the bulk update did not finish in time"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The node's XMLRPC push state, if it is a primary (pushes to a secondary).
+fn xmlrpc_status(client: &mut Client, json: bool) -> Result<Option<XmlrpcReport>, Fail> {
+    let Reply::Sync(status) = request(client, &Cmd::SyncStatus, json)? else {
+        return Err(fail(4, "the node answered sync status with something else"));
+    };
+    Ok(status.xmlrpc.filter(|x| x.peer.is_some()))
+}
+
+/// Polls the sync status until a push that started after the change ends (more than
+/// `before` pushes ended, none is running, the last one by `trigger`: a change made during
+/// a push is pushed right after it); a failed push exits 1, the change itself staying
+/// applied on this node.
+fn follow_push(
+    client: &mut Client,
+    before: u64,
+    trigger: &str,
+    wait: Duration,
+    json: bool,
+) -> Result<(), Fail> {
+    let deadline = Instant::now() + wait;
+    let tty = std::io::stderr().is_terminal() && !json;
+    let started = Instant::now();
+    let mut last = String::new();
+    loop {
+        let Some(x) = xmlrpc_status(client, json)? else {
+            return Ok(());
+        };
+        let done = x.pushes_total > before
+            && x.state != "running"
+            && x.last.as_ref().is_some_and(|p| p.trigger == trigger);
+        let line = if done {
+            format!("xmlrpc     {}", text::xmlrpc_line(&x))
+        } else {
+            format!(
+                "xmlrpc     pushing to {} ({} s)",
+                x.peer.as_deref().unwrap_or("the secondary"),
+                started.elapsed().as_secs()
+            )
+        };
+        if !json && line != last {
+            if tty {
+                eprint!("\r\x1b[K{line}");
+            } else {
+                eprintln!("{line}");
+            }
+            let _ = std::io::stderr().flush();
+            last = line;
+        }
+        if done {
+            if tty {
+                eprintln!();
+            }
+            if json {
+                let body = serde_json::json!({ "xmlrpc": x });
+                println!("{body}");
+            }
+            return match x.last {
+                Some(p) if p.ok => Ok(()),
+                _ => Err(fail(
+                    1,
+                    "applied here, but the push to the secondary failed (see above)",
+                )),
+            };
+        }
+        if Instant::now() > deadline {
+            if tty {
+                eprintln!();
+            }
+            return Err(fail(
+                1,
+                "applied here; the push to the secondary did not end in time",
+            ));
         }
         std::thread::sleep(Duration::from_millis(200));
     }

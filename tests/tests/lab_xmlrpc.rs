@@ -374,8 +374,16 @@ fn secondary_takes_its_config_from_the_primary() {
     std::fs::write(&changed_path, &changed).unwrap();
     let pings_before = pinger.log().matches("ok ").count();
     let applied = Instant::now();
+    // `config apply` on a primary follows the push it triggers to its end.
     let (code, out, err) = ctl(&s1, &["config", "apply", changed_path.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "push to https://{mgmt2}:{XMLRPC_PORT}/xmlrpc.php: ok "
+        )) && err.contains("trigger apply"),
+        "{out}{err}"
+    );
+    eprintln!("fw1# rampartctl config apply fw1-changed.xml\n{out}{err}");
     let mut last = String::new();
     let enforced = wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
         last = probe(&lab, &server);
@@ -430,8 +438,19 @@ fn secondary_takes_its_config_from_the_primary() {
     let failures_before = push_state(&s1)["failures_total"].as_u64().unwrap();
     let again = changed.replace("Block new connections to 5001", "Block new 5001");
     std::fs::write(&changed_path, &again).unwrap();
+    // Applied on fw1 all the same; rampartctl follows the push and exits 1 when it fails.
     let (code, out, err) = ctl(&s1, &["config", "apply", changed_path.to_str().unwrap()]);
-    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("FAILED")
+            && err.contains("applied here, but the push to the secondary failed"),
+        "{out}{err}"
+    );
+    eprintln!("fw1# rampartctl config apply fw1-changed.xml    (fw2 stopped)\n{out}{err}");
+    assert_eq!(
+        rule_descrs(&s1).first().map(String::as_str),
+        Some("Block new 5001")
+    );
     assert!(
         wait_until(Duration::from_secs(20), Duration::from_millis(200), || {
             push_state(&s1)["state"] == "failed"
