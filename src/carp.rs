@@ -401,7 +401,19 @@ fn reconcile(
 /// Carries out what one machine asks for.
 fn act(r: &mut Running, out: &mut Out<'_>) {
     let spec = &r.spec;
-    while let Some(action) = r.machine.poll_action() {
+    let actions: Vec<Action> = std::iter::from_fn(|| r.machine.poll_action()).collect();
+    // The role first: worker 0 takes the table before it sends the frames below, so the
+    // advert and gratuitous ARPs that move the VIP here never draw frames it would refuse.
+    for action in &actions {
+        let master = match action {
+            Action::BecomeMaster => true,
+            Action::StopAnswering => false,
+            _ => continue,
+        };
+        *out.table = out.table.with_master(spec.vhid, master);
+        out.link.publish_vips(out.table.clone());
+    }
+    for action in actions {
         match action {
             Action::Transition(t) => {
                 log_transition(spec, &t);
@@ -415,8 +427,6 @@ fn act(r: &mut Running, out: &mut Out<'_>) {
                 }
             }
             Action::BecomeMaster => {
-                *out.table = out.table.with_master(spec.vhid, true);
-                out.link.publish_vips(out.table.clone());
                 for addr in &spec.addrs {
                     send(out.link, spec.port, None, garp(spec, *addr), out.status);
                 }
@@ -426,10 +436,7 @@ fn act(r: &mut Running, out: &mut Out<'_>) {
                     send(out.link, spec.port, None, garp(spec, *addr), out.status);
                 }
             }
-            Action::StopAnswering => {
-                *out.table = out.table.with_master(spec.vhid, false);
-                out.link.publish_vips(out.table.clone());
-            }
+            Action::StopAnswering => {} // the table, above
         }
     }
 }

@@ -61,6 +61,11 @@ impl ControlLink {
         self.inject.push(frame).is_ok()
     }
 
+    /// Whether control queued frames to send.
+    pub fn has_outgoing(&self) -> bool {
+        !self.inject.is_empty()
+    }
+
     /// Worker 0 takes the next frame to send.
     pub fn take_outgoing(&self) -> Option<PortFrame> {
         self.inject.pop()

@@ -321,6 +321,15 @@ impl Worker {
                 self.applied = Some(policy);
             }
         }
+        self.refresh_vips();
+        self.forwarder.maintain(now);
+        if let Some(ops) = self.ops.as_mut() {
+            ops.service(self.forwarder.firewall_and_counters());
+        }
+    }
+
+    /// Takes the VIP table control published last, if it changed.
+    fn refresh_vips(&mut self) {
         if let Some(link) = &self.control {
             let current = link.vips();
             if self
@@ -331,10 +340,6 @@ impl Worker {
                 self.forwarder.set_vips(Arc::clone(&current));
                 self.vips_applied = Some(current);
             }
-        }
-        self.forwarder.maintain(now);
-        if let Some(ops) = self.ops.as_mut() {
-            ops.service(self.forwarder.firewall_and_counters());
         }
     }
 
@@ -354,6 +359,13 @@ impl Worker {
         if self.index != 0 {
             return;
         }
+        if !self.control.as_ref().is_some_and(ControlLink::has_outgoing) {
+            return;
+        }
+        // Control publishes a role change before it queues the advert and gratuitous ARPs
+        // announcing it: take the new table first, so that the frames those draw here are
+        // ours (not `not_our_mac`) from the moment the switch moves the VIP to this port.
+        self.refresh_vips();
         let Some(link) = self.control.as_ref() else {
             return;
         };
